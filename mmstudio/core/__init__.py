@@ -1,0 +1,1 @@
+"""The headless engine: library, catalog, media decoding, ingest, search. No Qt."""

@@ -1,0 +1,322 @@
+"""The catalog: a library's source of truth for items, files and segments (SQLite, WAL).
+
+An item groups the files with the same stem in the same folder (`pet.jpg`,
+`pet.txt`, `pet.wav`). A file is indexed when its state is "ok": its segments are
+in the catalog and their vectors in the store. A file is "pending" while a job
+works on it: a job that dies leaves it pending, and the next job removes whatever
+reached the store and does it again. A file that cannot be read is "error", with
+the reason.
+
+Segment ids are also the store's point ids: `file_id << SEGMENT_BITS | index`, so a
+job can write vectors before it commits the catalog, and anything a dead job left
+in the store is found again by its file id. File ids are AUTOINCREMENT and never
+reused, so a stale point can never be mistaken for a live one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SEGMENT_BITS = 20
+MAX_SEGMENTS_PER_FILE = 1 << SEGMENT_BITS
+
+
+def segment_id(file_id: int, index: int) -> int:
+    return (file_id << SEGMENT_BITS) | index
+
+
+def file_id_of(segment: int) -> int:
+    return segment >> SEGMENT_BITS
+
+
+# Each entry migrates the schema from version i to i + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE items (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        folder  TEXT NOT NULL,
+        stem    TEXT NOT NULL,
+        UNIQUE (folder, stem)
+    );
+    CREATE TABLE files (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        item_id     INTEGER NOT NULL REFERENCES items(id),
+        path        TEXT NOT NULL UNIQUE,
+        modality    TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        mtime_ns    INTEGER NOT NULL,
+        hash        TEXT,
+        state       TEXT NOT NULL CHECK (state IN ('pending', 'ok', 'error')),
+        error       TEXT,
+        indexed_at  REAL
+    );
+    CREATE INDEX files_item ON files(item_id);
+    CREATE INDEX files_state ON files(state);
+    CREATE TABLE segments (
+        id          INTEGER PRIMARY KEY,
+        file_id     INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        idx         INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        start       REAL,
+        "end"       REAL,
+        char_start  INTEGER,
+        char_end    INTEGER
+    );
+    CREATE INDEX segments_file ON segments(file_id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class CatalogVersionError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    item_id: int
+    path: str
+    modality: str
+    size: int
+    mtime_ns: int
+    hash: str | None
+    state: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """A segment joined with its file: what a search hit resolves to."""
+
+    id: int
+    file_id: int
+    item_id: int
+    path: str
+    modality: str
+    index: int
+    kind: str
+    start: float | None
+    end: float | None
+    char_start: int | None
+    char_end: int | None
+
+
+@dataclass(frozen=True)
+class NewSegment:
+    index: int
+    kind: str
+    start: float | None = None
+    end: float | None = None
+    char_start: int | None = None
+    char_end: int | None = None
+
+
+class Catalog:
+    """Thread-safe access to catalog.sqlite (one connection behind a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise CatalogVersionError(
+                    f"{self.path} was written by a newer mmstudio (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION}); upgrade mmstudio to open it."
+                )
+            for step in range(version, SCHEMA_VERSION):
+                with self.transaction() as db:
+                    for statement in MIGRATIONS[step].split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute(f"PRAGMA user_version={step + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- files ----------------------------------------------------------------
+
+    def files(self, state: str | None = None) -> list[FileRecord]:
+        sql = "SELECT id, item_id, path, modality, size, mtime_ns, hash, state, error FROM files"
+        rows = self._query(sql + " WHERE state = ?", (state,)) if state else self._query(sql)
+        return [FileRecord(*row) for row in rows]
+
+    def files_under(self, roots: Iterable[Path]) -> dict[str, FileRecord]:
+        """Files whose path lies inside any of `roots` (or is one of them), by path."""
+        found: dict[str, FileRecord] = {}
+        for root in roots:
+            root_s = str(root)
+            prefix = root_s.rstrip("/\\") + ("\\" if "\\" in root_s and "/" not in root_s else "/")
+            rows = self._query(
+                "SELECT id, item_id, path, modality, size, mtime_ns, hash, state, error "
+                "FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
+                (root_s, len(prefix), prefix),
+            )
+            found.update((row["path"], FileRecord(*row)) for row in rows)
+        return found
+
+    def begin_file(self, path: Path, modality: str, size: int, mtime_ns: int) -> tuple[int, int]:
+        """Create (or reset) the file's row as pending, with its item: (file id, item id).
+
+        A changed file keeps its id: its old segments go, and the job that resets it
+        removes their points from the store first.
+        """
+        folder, stem = str(path.parent), path.stem
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO items (folder, stem) VALUES (?, ?)", (folder, stem))
+            item_id = db.execute(
+                "SELECT id FROM items WHERE folder = ? AND stem = ?", (folder, stem)
+            ).fetchone()[0]
+            row = db.execute("SELECT id FROM files WHERE path = ?", (str(path),)).fetchone()
+            if row is None:
+                cur = db.execute(
+                    "INSERT INTO files (item_id, path, modality, size, mtime_ns, state) "
+                    "VALUES (?, ?, ?, ?, ?, 'pending')",
+                    (item_id, str(path), modality, size, mtime_ns),
+                )
+                return int(cur.lastrowid), int(item_id)
+            file_id = int(row[0])
+            db.execute("DELETE FROM segments WHERE file_id = ?", (file_id,))
+            db.execute(
+                "UPDATE files SET item_id = ?, modality = ?, size = ?, mtime_ns = ?, hash = NULL, "
+                "state = 'pending', error = NULL WHERE id = ?",
+                (item_id, modality, size, mtime_ns, file_id),
+            )
+            return file_id, int(item_id)
+
+    def finish_files(
+        self,
+        done: Sequence[tuple[int, str, Sequence[NewSegment]]],
+        failed: Sequence[tuple[int, str | None, str]] = (),
+    ) -> None:
+        """Record finished files in one transaction.
+
+        done: (file_id, content hash, segments) for files whose vectors are stored.
+        failed: (file_id, content hash or None, reason) for files that could not be read.
+        """
+        now = time.time()
+        with self.transaction() as db:
+            for file_id, digest, segments in done:
+                db.executemany(
+                    'INSERT OR REPLACE INTO segments (id, file_id, idx, kind, start, "end", '
+                    "char_start, char_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (segment_id(file_id, s.index), file_id, s.index, s.kind, s.start,
+                         s.end, s.char_start, s.char_end)
+                        for s in segments
+                    ],
+                )
+                db.execute(
+                    "UPDATE files SET state = 'ok', hash = ?, error = NULL, indexed_at = ? "
+                    "WHERE id = ?",
+                    (digest, now, file_id),
+                )
+            for file_id, digest, reason in failed:
+                db.execute("DELETE FROM segments WHERE file_id = ?", (file_id,))
+                db.execute(
+                    "UPDATE files SET state = 'error', hash = ?, error = ?, indexed_at = ? "
+                    "WHERE id = ?",
+                    (digest, reason, now, file_id),
+                )
+
+    def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
+        """A file whose mtime moved but whose content did not: remember the new stat."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id)
+            )
+
+    def remove_files(self, file_ids: Sequence[int]) -> None:
+        """Forget files (their segments go with them) and items left with no file."""
+        if not file_ids:
+            return
+        with self.transaction() as db:
+            db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in file_ids])
+            db.execute(
+                "DELETE FROM items WHERE id NOT IN (SELECT DISTINCT item_id FROM files)"
+            )
+
+    # -- segments ---------------------------------------------------------------
+
+    def resolve(self, segment_ids: Sequence[int]) -> dict[int, SegmentRecord]:
+        """Segments of indexed files, by id; ids of anything else are left out."""
+        found: dict[int, SegmentRecord] = {}
+        ids = list(dict.fromkeys(segment_ids))
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            rows = self._query(
+                "SELECT s.id, s.file_id, f.item_id, f.path, f.modality, s.idx, s.kind, "
+                's.start, s."end", s.char_start, s.char_end FROM segments s '
+                "JOIN files f ON f.id = s.file_id "
+                f"WHERE f.state = 'ok' AND s.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((row[0], SegmentRecord(*row)) for row in rows)
+        return found
+
+    # -- statistics ---------------------------------------------------------------
+
+    def counts(self) -> dict[str, object]:
+        by_modality = {
+            row[0]: row[1]
+            for row in self._query(
+                "SELECT modality, COUNT(*) FROM files WHERE state = 'ok' GROUP BY modality"
+            )
+        }
+        by_state = {
+            row[0]: row[1] for row in self._query("SELECT state, COUNT(*) FROM files GROUP BY state")
+        }
+        items = self._query(
+            "SELECT COUNT(DISTINCT item_id) FROM files WHERE state = 'ok'"
+        )[0][0]
+        segments = self._query("SELECT COUNT(*) FROM segments")[0][0]
+        return {
+            "items": items,
+            "files_by_modality": by_modality,
+            "files_by_state": by_state,
+            "segments": segments,
+        }
+
+    def errors(self) -> list[tuple[str, str]]:
+        return [
+            (row[0], row[1])
+            for row in self._query("SELECT path, error FROM files WHERE state = 'error' ORDER BY path")
+        ]

@@ -1,0 +1,162 @@
+"""A library is a folder: catalog.sqlite, vectors/ (Qdrant Edge), settings.json.
+
+Only one process may open a library at a time: the store is an embedded shard that
+one process owns. The lock is an OS file lock on `library.lock` (released by the OS
+even when the holder is killed), and the file holds the holder's PID so the second
+process can say who has it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from mmstudio.core.catalog import Catalog
+from mmstudio.core.errors import LibraryLockedError, MmstudioError
+from mmstudio.store.edge import EdgeStore
+
+log = logging.getLogger(__name__)
+
+SETTINGS_VERSION = 1
+
+
+def default_library_path() -> Path:
+    """Where a library lives when none is named: the platform's user data dir."""
+    env = os.environ.get("MMSTUDIO_LIBRARY")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("mmstudio")) / "libraries" / "default"
+
+
+@dataclass
+class Settings:
+    """settings.json: what a library remembers between sessions."""
+
+    version: int = SETTINGS_VERSION
+    profiles: list[str] = field(default_factory=lambda: ["starter"])
+    frames_per_second: float = 1.0
+    store: str = "edge"
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        if not path.exists():
+            return cls()
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MmstudioError(f"{path} is not valid JSON ({exc}); fix or delete it") from exc
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+
+class _LockFile:
+    """An exclusive, non-blocking OS lock on a file holding the owner's PID."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock_fd(fd)
+        except OSError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise LibraryLockedError(self.path.parent, pid) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
+
+
+def _lock_fd(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+class Library:
+    """An open library. Use as a context manager, or call close()."""
+
+    def __init__(self, path: Path | str | None = None, *, create: bool = True) -> None:
+        self.path = Path(path).expanduser().resolve() if path else default_library_path()
+        if not self.path.exists():
+            if not create:
+                raise MmstudioError(f"no library at {self.path}; index something into it first")
+            self.path.mkdir(parents=True)
+        elif not self.path.is_dir():
+            raise MmstudioError(f"{self.path} is a file, not a library folder")
+        self._lock = _LockFile(self.path / "library.lock")
+        self._lock.acquire()
+        try:
+            self.settings = Settings.load(self.settings_path)
+            if not self.settings_path.exists():
+                self.settings.save(self.settings_path)
+            self.catalog = Catalog(self.path / "catalog.sqlite")
+            self.store = EdgeStore(self.path / "vectors")
+        except BaseException:
+            self._lock.release()
+            raise
+        log.info("opened library %s", self.path)
+
+    @property
+    def settings_path(self) -> Path:
+        return self.path / "settings.json"
+
+    def save_settings(self) -> None:
+        self.settings.save(self.settings_path)
+
+    def info(self) -> dict[str, object]:
+        counts = self.catalog.counts()
+        return {
+            "library": str(self.path),
+            "schema_version": self.catalog.schema_version,
+            "profiles": list(self.settings.profiles),
+            **counts,
+            "errors": len(self.catalog.errors()),
+            "store": self.store.stats(),
+        }
+
+    def close(self) -> None:
+        try:
+            self.store.close()
+            self.catalog.close()
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

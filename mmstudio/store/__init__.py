@@ -1,0 +1,1 @@
+"""Vector stores: the embedded Qdrant Edge shard (default). No Qt."""
