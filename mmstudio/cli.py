@@ -1,0 +1,247 @@
+"""The `mmstudio` command line. With no arguments it opens the app.
+
+Until the desktop window exists, "the app" is the demo: it generates a sample
+library, indexes it and shows a few searches across modalities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from mmstudio.core.errors import MmstudioError
+
+log = logging.getLogger("mmstudio")
+
+
+def _add_library(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--library", type=Path, help="library folder (default: the user data dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmstudio",
+        description="Explore multimodal collections. With no command, opens the app.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("index", help="add folders or files to a library (incremental)")
+    p.add_argument("paths", nargs="+", type=Path)
+    _add_library(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--workers", type=int, help="decoder threads (default: cores - 1)")
+
+    p = sub.add_parser("search", help="find the items closest to a text or a file")
+    p.add_argument("text", nargs="?", help="text to search for")
+    p.add_argument("--file", type=Path, help="search with a file (image, text, audio, video)")
+    _add_library(p)
+    p.add_argument("--modality", help="only these modalities, e.g. image,video")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("info", help="what a library holds")
+    _add_library(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("demo", help="index a generated sample library and search it")
+    _add_library(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    command = args.command or "demo"
+    try:
+        return {"index": cmd_index, "search": cmd_search, "info": cmd_info, "demo": cmd_demo}[
+            command
+        ](args)
+    except MmstudioError as exc:
+        print(f"mmstudio: {exc}", file=sys.stderr)
+        return 2
+
+
+def _open(args: argparse.Namespace, create: bool = True):
+    from mmstudio.core.library import Library
+
+    return Library(getattr(args, "library", None), create=create)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from mmstudio.core.ingest import index
+    from mmstudio.core.jobs import CancelToken
+
+    cancel = CancelToken()
+
+    def on_interrupt(signum, frame):  # first Ctrl-C: finish cleanly; second: default
+        print("\nstopping after the current batch (Ctrl-C again to abort)…", file=sys.stderr)
+        cancel.cancel()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        with _open(args) as library:
+            with _ProgressBar(enabled=not args.json) as bar:
+                report = index(library, args.paths, progress=bar.update, cancel=cancel,
+                               workers=args.workers)
+            if not report.cancelled:
+                library.store.optimize()
+            info = library.info()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "library": info["library"]}, indent=2))
+    else:
+        print(
+            f"{report.indexed} files indexed ({report.added} new, {report.updated} changed), "
+            f"{report.unchanged} unchanged, {report.removed} removed, {report.segments} segments "
+            f"in {report.seconds:.1f} s"
+        )
+        if report.errors:
+            print(f"{len(report.errors)} files could not be read:")
+            for err in report.errors:
+                print(f"  {err.path}: {err.reason}")
+        if report.cancelled:
+            print("interrupted: the library is consistent; run the same command to finish")
+    return 130 if report.cancelled else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from mmstudio.core.search import SearchQuery, search
+
+    if (args.text is None) == (args.file is None):
+        print("mmstudio search: give either TEXT or --file PATH", file=sys.stderr)
+        return 2
+    query = SearchQuery(text=args.text) if args.text is not None else SearchQuery(path=args.file)
+    modalities = [m.strip() for m in args.modality.split(",")] if args.modality else None
+    with _open(args, create=False) as library:
+        results = search(library, query, modalities=modalities, limit=args.limit)
+    if args.json:
+        print(json.dumps({
+            "query": query.label,
+            "results": [
+                {k: r.to_dict()[k] for k in ("path", "modality", "score", "start", "end", "space",
+                                              "similarity", "char_start", "char_end", "item_id")}
+                for r in results
+            ],
+        }, indent=2))
+    else:
+        _print_results(query.label, results)
+    return 0
+
+
+def _moment(r) -> str:
+    if r.start is not None and r.end is not None and r.end > r.start:
+        return f"{_clock(r.start)}–{_clock(r.end)}"
+    if r.start is not None:
+        return f"@{_clock(r.start)}"
+    if r.char_start is not None:
+        return f"chars {r.char_start}–{r.char_end}"
+    return ""
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m:02d}:{s:02d}"
+
+
+def _print_results(label: str, results) -> None:
+    print(f"query: {label}")
+    if not results:
+        print("  (no results)")
+    for n, r in enumerate(results, 1):
+        print(f"  {n:2d}. {r.score:.3f}  {r.modality:<6} {r.path}  {_moment(r)}  "
+              f"[{r.space} {r.similarity:.3f}]")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as library:
+        info = library.info()
+        errors = library.catalog.errors()
+    if args.json:
+        print(json.dumps({**info, "error_files": [{"path": p, "reason": r} for p, r in errors]},
+                         indent=2))
+        return 0
+    print(f"library: {info['library']}")
+    print(f"profiles: {', '.join(info['profiles'])}")
+    print(f"items: {info['items']}")
+    for modality, n in sorted(info["files_by_modality"].items()):
+        print(f"  {modality}: {n} files")
+    store = info["store"]
+    print(f"segments: {info['segments']}; store: {store['points']} points, "
+          f"{store['segments']} store segments, {store['indexed_vectors']} vectors in HNSW")
+    for space, n in store["vectors_per_space"].items():
+        print(f"  {space}: {n} vectors")
+    if errors:
+        print(f"files that could not be read: {len(errors)}")
+        for path, reason in errors:
+            print(f"  {path}: {reason}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import platformdirs
+
+    from mmstudio.core.ingest import index
+    from mmstudio.core.samples import make_sample_library
+    from mmstudio.core.search import SearchQuery, search
+
+    base = Path(platformdirs.user_data_dir("mmstudio"))
+    media_dir = make_sample_library(base / "sample-media")
+    args.library = args.library or base / "libraries" / "sample"
+    print(f"sample media: {media_dir}\nlibrary: {args.library}\n(the desktop window is on its way;"
+          " this is the engine it will use)\n")
+    with _open(args) as library:
+        with _ProgressBar(enabled=True) as bar:
+            report = index(library, [media_dir], progress=bar.update)
+        print(f"{report.indexed} files indexed, {report.unchanged} unchanged, "
+              f"{len(report.errors)} errors, {report.seconds:.1f} s\n")
+        queries = [
+            SearchQuery(text="a kitten sleeping"),
+            SearchQuery(text="music played by an orchestra"),
+            SearchQuery(path=media_dir / "images" / "stripes-0.png"),
+            SearchQuery(path=media_dir / "sounds" / "chirp.wav"),
+        ]
+        for query in queries:
+            _print_results(query.label, search(library, query, limit=5))
+            print()
+    return 0
+
+
+class _ProgressBar:
+    """tqdm on stderr, fed by the job's progress callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr is not None
+        self._bar = None
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def update(self, progress) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=progress.total, unit="file", file=sys.stderr, leave=False)
+        self._bar.total = progress.total
+        self._bar.n = progress.done
+        self._bar.set_postfix(errors=progress.errors, refresh=False)
+        self._bar.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Search: a query (text or file) → every space that accepts it → fused item ranking.
+
+The query is encoded in every space the library's encoders write for its kind (a
+picture goes to `starter` through ConSE and to `starter-image`; a sentence to
+`starter`); each space is queried once (one batch); hits are segments, collapsed to
+their item (its best segment per space); the per-space item rankings are fused by
+reciprocal rank fusion (Cormack et al. 2009), which needs no calibration between
+spaces whose similarities are not comparable.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mmstudio.core import media
+from mmstudio.core.catalog import SegmentRecord
+from mmstudio.core.errors import MediaError, MmstudioError
+from mmstudio.core.library import Library
+from mmstudio.core.segments import MODALITIES
+from mmstudio.encoders.base import Encoder, l2_normalise
+from mmstudio.encoders.profiles import load_profiles
+
+RRF_K = 60
+# Segments fetched per space for each result asked: items with many segments (a long
+# video) take several hits, so ask for more than the items wanted.
+OVERFETCH = 10
+MAX_FETCH = 2000
+# A file used as a query is summarised by at most this many segments per kind.
+MAX_QUERY_SEGMENTS = 32
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str | None = None
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.text is None) == (self.path is None):
+            raise ValueError("a query is either text or a file")
+
+    @property
+    def label(self) -> str:
+        return self.text if self.text is not None else str(self.path)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One item found. The moment (start/end, or a character span) is its best segment.
+
+    score: the fused rank score, scaled so that an item ranked first in every space
+    searched scores 1.0. similarity: the cosine similarity of the best segment in
+    `space`, the space where the item ranked best.
+    """
+
+    item_id: int
+    path: str
+    modality: str
+    score: float
+    similarity: float
+    space: str
+    segment_id: int
+    start: float | None
+    end: float | None
+    char_start: int | None
+    char_end: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def encode_query(
+    query: SearchQuery,
+    encoders: Sequence[Encoder],
+    options: media.DecodeOptions | None = None,
+) -> dict[str, np.ndarray]:
+    """The query's vector in every space that accepts it: {space: unit vector}."""
+    if query.text is not None:
+        text = query.text.strip()
+        if not text:
+            raise MmstudioError("the query is empty: type some text or give a file")
+        by_kind: dict[str, list[object]] = {"text": [text]}
+    else:
+        path = Path(query.path).expanduser()
+        if not path.is_file():
+            raise MediaError(path, "not found")
+        if media.modality_of(path) is None:
+            raise MediaError(path, "not a file type mmstudio reads")
+        by_kind = defaultdict(list)
+        for seg in media.decode(path, options or media.DecodeOptions(audio_rate=_rate(encoders))):
+            by_kind[seg.kind].append(seg.data)
+            if sum(len(v) for v in by_kind.values()) >= 8 * MAX_QUERY_SEGMENTS:
+                break
+    sums: dict[str, list[np.ndarray]] = defaultdict(list)
+    for kind, items in by_kind.items():
+        if len(items) > MAX_QUERY_SEGMENTS:
+            picks = np.linspace(0, len(items) - 1, MAX_QUERY_SEGMENTS).round().astype(int)
+            items = [items[i] for i in picks]
+        for encoder in encoders:
+            if kind in encoder.routes:
+                for space, vectors in encoder.encode(kind, items).items():
+                    sums[space].append(vectors)
+    if not sums:
+        raise MmstudioError(f"no encoder in this library's profiles reads {query.label!r}")
+    return {
+        space: l2_normalise(np.concatenate(parts).mean(axis=0, keepdims=True))[0]
+        for space, parts in sums.items()
+    }
+
+
+def _rate(encoders: Sequence[Encoder]) -> int:
+    rates = [int(getattr(e, "sample_rate", 16000)) for e in encoders if "audio" in e.routes]
+    return max(rates, default=16000)
+
+
+def search(
+    library: Library,
+    query: SearchQuery,
+    *,
+    encoders: Sequence[Encoder] | None = None,
+    modalities: Sequence[str] | None = None,
+    limit: int = 20,
+    exact: bool = False,
+) -> list[SearchResult]:
+    """The items closest to the query, best first."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    for m in modalities or ():
+        if m not in MODALITIES:
+            raise MmstudioError(f"unknown modality {m!r}; use {', '.join(MODALITIES)}")
+    encoders = list(encoders) if encoders is not None else load_profiles(library.settings.profiles)
+    vectors = encode_query(query, encoders)
+    fetch = min(max(limit * OVERFETCH, 100), MAX_FETCH)
+    hits = library.store.search(vectors, fetch, modalities=modalities, exact=exact)
+    resolved = library.catalog.resolve([h.id for space_hits in hits.values() for h in space_hits])
+    return fuse(hits, resolved, limit)
+
+
+def fuse(hits, resolved: dict[int, SegmentRecord], limit: int) -> list[SearchResult]:
+    """Collapse each space's segment hits to items, then reciprocal-rank-fuse the spaces."""
+    fused: dict[int, float] = defaultdict(float)
+    best: dict[int, tuple[int, float, str, SegmentRecord]] = {}
+    for space, space_hits in hits.items():
+        rank = 0
+        seen: set[int] = set()
+        for hit in space_hits:
+            rec = resolved.get(hit.id)
+            if rec is None or rec.item_id in seen:  # gone from the catalog, or not its best
+                continue
+            seen.add(rec.item_id)
+            rank += 1
+            fused[rec.item_id] += 1.0 / (RRF_K + rank)
+            candidate = (rank, -hit.score, space, rec)
+            if rec.item_id not in best or candidate[:2] < best[rec.item_id][:2]:
+                best[rec.item_id] = candidate
+    top = 1.0 / (RRF_K + 1) * max(len(hits), 1)
+    order = sorted(fused, key=lambda item: (-fused[item], best[item][:2]))
+    results = []
+    for item in order[:limit]:
+        _, neg_sim, space, rec = best[item]
+        results.append(SearchResult(
+            item_id=item, path=rec.path, modality=rec.modality, score=fused[item] / top,
+            similarity=-neg_sim, space=space, segment_id=rec.id, start=rec.start, end=rec.end,
+            char_start=rec.char_start, char_end=rec.char_end,
+        ))
+    return results
