@@ -13,6 +13,7 @@ for a file than the last millisecond does (see the search benchmark).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -70,30 +71,30 @@ class EdgeStore:
     def __init__(self, path: Path, dims: Mapping[str, int] | None = None) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
-        hnsw = HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=10_000)
+        self._shard: EdgeShard | None = None
+        self._dims: dict[str, int] = {}
         if (self.path / "edge_config.json").exists():
             self._shard = EdgeShard.load(str(self.path))
-        else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            config = EdgeConfig(
-                vectors={name: _params(dim) for name, dim in (dims or {}).items()},
-                hnsw_config=hnsw,
-            )
-            self._shard = EdgeShard.create(str(self.path), config)
-            for field in KEYWORD_FIELDS:
-                self._shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
-            for field in INTEGER_FIELDS:
-                self._shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Integer))
-        self._dims = self._read_dims()
+            self._dims = self._read_dims()
+        # An Edge shard needs a vector to exist: a new library gets its shard when the
+        # first job declares its spaces.
         if dims:
             self.ensure_spaces(dims)
 
-    def _read_dims(self) -> dict[str, int]:
-        import json
+    def _create(self, dims: Mapping[str, int]) -> EdgeShard:
+        self.path.mkdir(parents=True, exist_ok=True)
+        hnsw = HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=10_000)
+        config = EdgeConfig(vectors={n: _params(d) for n, d in dims.items()}, hnsw_config=hnsw)
+        shard = EdgeShard.create(str(self.path), config)
+        for field in KEYWORD_FIELDS:
+            shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
+        for field in INTEGER_FIELDS:
+            shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Integer))
+        return shard
 
+    def _read_dims(self) -> dict[str, int]:
         config = json.loads((self.path / "edge_config.json").read_text())
-        vectors = config.get("vectors") or config.get("vector_data") or {}
-        return {name: int(params["size"]) for name, params in vectors.items()}
+        return {name: int(params["size"]) for name, params in config.get("vectors", {}).items()}
 
     @property
     def spaces(self) -> dict[str, int]:
@@ -102,6 +103,10 @@ class EdgeStore:
     def ensure_spaces(self, dims: Mapping[str, int]) -> None:
         """Add the named vectors this shard does not have yet."""
         with self._lock:
+            if self._shard is None:
+                self._shard = self._create(dims)
+                self._dims = dict(dims)
+                return
             for name, dim in dims.items():
                 if name in self._dims:
                     if self._dims[name] != dim:
@@ -115,6 +120,8 @@ class EdgeStore:
     # -- writing -------------------------------------------------------------------
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
+        if points and self._shard is None:
+            raise RuntimeError("declare the spaces (ensure_spaces) before writing points")
         with self._lock:
             for lo in range(0, len(points), UPSERT_BATCH):
                 batch = [
@@ -129,6 +136,8 @@ class EdgeStore:
 
     def delete_files(self, file_ids: Iterable[int]) -> None:
         ids = list(file_ids)
+        if self._shard is None:
+            return
         with self._lock:
             for lo in range(0, len(ids), 1000):
                 flt = Filter(must=[FieldCondition("file_id", match=MatchAny(ids[lo : lo + 1000]))])
@@ -136,17 +145,20 @@ class EdgeStore:
 
     def flush(self) -> None:
         with self._lock:
-            self._shard.flush()
+            if self._shard is not None:
+                self._shard.flush()
 
     def optimize(self) -> bool:
         """Merge segments and build HNSW indexes now (blocking); True if anything changed."""
         with self._lock:
-            return bool(self._shard.optimize())
+            return self._shard is not None and bool(self._shard.optimize())
 
     def close(self) -> None:
         with self._lock:
-            self._shard.flush()
-            self._shard.close()
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None
 
     # -- reading -------------------------------------------------------------------
 
@@ -186,10 +198,14 @@ class EdgeStore:
 
     def count(self, space: str | None = None) -> int:
         flt = Filter(must=[HasVectorCondition(space)]) if space else None
+        if self._shard is None:
+            return 0
         with self._lock:
             return int(self._shard.count(CountRequest(exact=True, filter=flt)))
 
     def stats(self) -> dict[str, object]:
+        if self._shard is None:
+            return {"points": 0, "indexed_vectors": 0, "segments": 0, "vectors_per_space": {}}
         with self._lock:
             info = self._shard.info()
             return {

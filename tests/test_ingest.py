@@ -1,0 +1,179 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from mmstudio.core import ingest
+from mmstudio.core.ingest import index
+from mmstudio.core.jobs import CancelToken
+from mmstudio.core.library import Library
+from mmstudio.core.search import SearchQuery, search
+from tests.fakes import FakeEncoder
+from tests.media_factory import broken_collection, bump_mtime, good_collection
+
+N_GOOD = 11  # media files good_collection makes
+
+
+def consistent(lib: Library) -> None:
+    """Every indexed segment has its point, and the store holds nothing else."""
+    assert lib.store.count() == lib.catalog.counts()["segments"]
+    assert not lib.catalog.files(state="pending")
+
+
+def test_index_groups_items_and_is_incremental(tmp_path):
+    files = good_collection(tmp_path / "media")
+    enc = FakeEncoder()
+    with Library(tmp_path / "lib") as lib:
+        first = index(lib, [tmp_path / "media"], encoders=[enc])
+        assert (first.indexed, first.added, first.errors) == (N_GOOD, N_GOOD, [])
+        consistent(lib)
+        counts = lib.catalog.counts()
+        assert counts["files_by_modality"] == {"image": 5, "text": 3, "audio": 2, "video": 1}
+        assert counts["items"] == N_GOOD - 1  # pet.png + pet.txt are one item
+        items = {f.path: f.item_id for f in lib.catalog.files()}
+        assert items[str(files["pet_image"])] == items[str(files["pet_text"])]
+        encoded = sum(enc.calls.values())
+        assert encoded > N_GOOD  # the video and sounds have several segments
+
+        again = index(lib, [tmp_path / "media"], encoders=[enc])
+        assert (again.unchanged, again.indexed) == (N_GOOD, 0)
+        assert sum(enc.calls.values()) == encoded  # nothing encoded the second time
+
+        bump_mtime(files["cats"])  # touched, content unchanged: hash says skip
+        touched = index(lib, [tmp_path / "media"], encoders=[enc])
+        assert (touched.unchanged, touched.indexed) == (N_GOOD, 0)
+        assert sum(enc.calls.values()) == encoded
+
+        files["cats"].write_text("Dogs bark at the mailman.", encoding="utf-8")
+        bump_mtime(files["cats"], 10)
+        files["noise"].unlink()
+        changed = index(lib, [tmp_path / "media"], encoders=[enc])
+        assert (changed.updated, changed.removed, changed.indexed) == (1, 1, 1)
+        assert sum(enc.calls.values()) == encoded + 1  # one text chunk, nothing else
+        consistent(lib)
+        assert str(files["noise"]) not in {f.path for f in lib.catalog.files()}
+
+
+def test_broken_files_each_get_one_error_and_the_rest_is_indexed(tmp_path):
+    good_collection(tmp_path / "media")
+    broken = broken_collection(tmp_path / "media" / "broken")
+    with Library(tmp_path / "lib") as lib:
+        report = index(lib, [tmp_path / "media"], encoders=[FakeEncoder()])
+        assert report.indexed == N_GOOD
+        by_path = {e.path: e.reason for e in report.errors}
+        assert len(report.errors) == len(broken)
+        assert set(by_path) == {str(p) for p in broken.values()}
+        assert "empty" in by_path[str(broken["empty"])]
+        assert "megapixel" in by_path[str(broken["bomb"])]
+        assert "not text" in by_path[str(broken["binary_text"])]
+        assert all(reason.strip() for reason in by_path.values())
+        consistent(lib)
+        assert len(lib.catalog.errors()) == len(broken)
+        # unchanged broken files are not retried, but stay listed
+        again = index(lib, [tmp_path / "media"], encoders=[FakeEncoder()])
+        assert again.errors == [] and again.unchanged == N_GOOD + len(broken)
+        assert len(lib.catalog.errors()) == len(broken)
+
+
+def test_missing_path_is_reported_and_nothing_is_removed(tmp_path):
+    good_collection(tmp_path / "media")
+    with Library(tmp_path / "lib") as lib:
+        index(lib, [tmp_path / "media"], encoders=[FakeEncoder()])
+        report = index(lib, [tmp_path / "media", tmp_path / "gone"], encoders=[FakeEncoder()])
+        assert [e.reason for e in report.errors] == ["not found"]
+        assert report.removed == 0 and report.unchanged == N_GOOD
+
+
+def test_cancel_leaves_a_consistent_library_and_rerun_finishes(tmp_path):
+    folder = tmp_path / "media"
+    from mmstudio.core.samples import draw
+    folder.mkdir()
+    for i in range(40):
+        draw("stripes" if i % 2 else "dots", 64, seed=i).save(folder / f"img{i:02d}.png")
+    cancel = CancelToken()
+
+    def progress(p):
+        if p.done >= 6:
+            cancel.cancel()
+
+    with Library(tmp_path / "lib") as lib:
+        report = index(lib, [folder], encoders=[FakeEncoder(delay=0.02)], progress=progress,
+                       cancel=cancel)
+        assert report.cancelled
+        ok = lib.catalog.files(state="ok")
+        assert 6 <= len(ok) < 40
+        assert lib.store.count() == lib.catalog.counts()["segments"] == len(ok)
+        hits = search(lib, SearchQuery(path=folder / "img00.png"), encoders=[FakeEncoder()])
+        assert {h.path for h in hits} <= {f.path for f in ok}
+        rerun = index(lib, [folder], encoders=[FakeEncoder()])
+        assert not rerun.cancelled and rerun.indexed + rerun.unchanged == 40
+        consistent(lib)
+        assert len(lib.catalog.files(state="ok")) == 40
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    from mmstudio.core import ingest
+    from mmstudio.core.library import Library
+    from tests.fakes import FakeEncoder
+    ingest.COMMIT_EVERY_FILES = 3
+    with Library({lib!r}) as lib:
+        ingest.index(lib, [{media!r}], encoders=[FakeEncoder(delay=0.05)], workers=1,
+                     progress=lambda p: print("DONE", p.done, flush=True))
+    print("FINISHED", flush=True)
+""")
+
+
+def test_sigkill_mid_index_leaves_a_library_that_opens_and_searches(tmp_path):
+    folder = tmp_path / "media"
+    from mmstudio.core.samples import draw
+    folder.mkdir()
+    for i in range(60):
+        draw("checker" if i % 2 else "circles", 64, seed=i).save(folder / f"img{i:02d}.png")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = KILL_SCRIPT.format(root=root, lib=str(tmp_path / "lib"), media=str(folder))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    done = 0
+    while done < 10 and time.time() < deadline:
+        line = proc.stdout.readline()
+        assert line, "indexer ended before it could be killed"
+        if line.startswith("DONE"):
+            done = int(line.split()[1])
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    with Library(tmp_path / "lib") as lib:  # the OS released the lock
+        ok = {f.path for f in lib.catalog.files(state="ok")}
+        assert 3 <= len(ok) < 60
+        hits = search(lib, SearchQuery(path=folder / "img01.png"), encoders=[FakeEncoder()],
+                      limit=100)
+        assert hits and {h.path for h in hits} <= ok
+        report = index(lib, [folder], encoders=[FakeEncoder()])
+        assert report.indexed + report.unchanged == 60 and not report.errors
+        consistent(lib)
+
+
+def test_keyboard_interrupt_commits_finished_files(tmp_path, monkeypatch):
+    folder = tmp_path / "media"
+    from mmstudio.core.samples import draw
+    folder.mkdir()
+    for i in range(12):
+        draw("waves", 64, seed=i).save(folder / f"w{i}.png")
+    monkeypatch.setattr(ingest, "COMMIT_EVERY_FILES", 1000)
+
+    def progress(p):
+        if p.done >= 5:
+            raise KeyboardInterrupt
+
+    with Library(tmp_path / "lib") as lib:
+        with pytest.raises(KeyboardInterrupt):
+            index(lib, [folder], encoders=[FakeEncoder()], progress=progress)
+        assert len(lib.catalog.files(state="ok")) >= 5
+        assert lib.store.count() == lib.catalog.counts()["segments"]
