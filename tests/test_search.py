@@ -4,8 +4,8 @@ from mmstudio.core.catalog import SegmentRecord
 from mmstudio.core.errors import MediaError, MmstudioError
 from mmstudio.core.ingest import index
 from mmstudio.core.library import Library
-from mmstudio.core.search import SearchQuery, fuse, search
 from mmstudio.core.samples import draw, write_video
+from mmstudio.core.search import SearchQuery, fuse, search
 from mmstudio.store.edge import Hit
 from tests.fakes import FakeEncoder
 from tests.media_factory import good_collection

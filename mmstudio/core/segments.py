@@ -8,7 +8,7 @@ character offsets into the decoded text of the file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -32,7 +32,7 @@ class Audio:
         return len(self.samples) / float(self.rate)
 
 
-Payload = Union[Image.Image, str, Audio]
+Payload = Image.Image | str | Audio
 
 
 @dataclass(frozen=True)

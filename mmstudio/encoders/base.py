@@ -12,7 +12,8 @@ Encoders load their weights lazily, on the first encode call, never at import.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
