@@ -250,6 +250,8 @@ class _Pipeline:
         self.out: queue.Queue = queue.Queue(maxsize=2 * biggest)
         self.stop = threading.Event()
         self.batches: dict[tuple[int, str], list[tuple[_FileState, int, object]]] = {}
+        # files being decoded or encoded; a finished file leaves (memory stays bounded)
+        self.states: dict[int, _FileState] = {}
         self.finished: list[_FileState] = []
         self.done_files = 0
         self.total = 0
@@ -298,7 +300,6 @@ class _Pipeline:
         work: queue.SimpleQueue = queue.SimpleQueue()
         for task in tasks:
             work.put(task)
-        states: dict[int, _FileState] = {}
         threads = [
             threading.Thread(target=self._decode_worker, args=(work,), name=f"decode-{i}", daemon=True)
             for i in range(min(self.n_workers, len(tasks)))
@@ -320,7 +321,7 @@ class _Pipeline:
                     running -= 1
                     continue
                 tag, task = msg[0], msg[1]
-                state = states.setdefault(task.file_id, _FileState(task))
+                state = self.states.setdefault(task.file_id, _FileState(task))
                 if tag == "seg":
                     self._add_segment(state, msg[2])
                 elif tag == "done":
@@ -394,6 +395,7 @@ class _Pipeline:
         if state.finished:
             return
         state.finished = True
+        self.states.pop(state.task.file_id, None)
         self.finished.append(state)
         self.done_files += 1
         self._emit(str(state.task.path))
