@@ -15,6 +15,7 @@ reused, so a stale point can never be mistaken for a live one.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -184,7 +185,7 @@ class Catalog:
         found: dict[str, FileRecord] = {}
         for root in roots:
             root_s = str(root)
-            prefix = root_s.rstrip("/\\") + ("\\" if "\\" in root_s and "/" not in root_s else "/")
+            prefix = root_s.rstrip(os.sep) + os.sep
             rows = self._query(
                 "SELECT id, item_id, path, modality, size, mtime_ns, hash, state, error "
                 "FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
