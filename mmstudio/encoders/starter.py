@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmstudio.core.errors import ModelUnavailableError
+from mmstudio.core.media.audio import resample
 from mmstudio.core.segments import Audio, Kind, Payload
 from mmstudio.encoders.base import Encoder, l2_normalise
 
@@ -365,13 +366,12 @@ class StarterAudio:
         _check_kind(self, kind)
         out = np.zeros((len(batch), self.dim), dtype=np.float32)
         by_length: dict[int, list[int]] = {}
+        batch = list(batch)
         for i, audio in enumerate(batch):
             if not isinstance(audio, Audio):
                 raise TypeError(f"{self.name} expects Audio, got {type(audio).__name__}")
-            if audio.rate != self.sample_rate:
-                raise ValueError(
-                    f"{self.name} needs audio at {self.sample_rate} Hz, got {audio.rate} Hz"
-                )
+            # a library with a 48 kHz encoder (CLAP) decodes at 48 kHz: bring it down
+            batch[i] = audio = resample(audio, self.sample_rate)
             by_length.setdefault(max(np.size(audio.samples), _WIN), []).append(i)
         # Windows of one length (the usual case) go through the STFT together.
         for length, idx in by_length.items():

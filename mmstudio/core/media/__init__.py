@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mmstudio.core.errors import MediaError
 from mmstudio.core.media._util import as_media_error
-from mmstudio.core.media.audio import decode_audio, load_audio
+from mmstudio.core.media.audio import decode_audio, load_audio, resample
 from mmstudio.core.media.image import decode_image, load_image
 from mmstudio.core.media.options import DEFAULT_OPTIONS, DecodeOptions
 from mmstudio.core.media.text import decode_text, read_text
@@ -31,6 +31,7 @@ __all__ = [
     "load_image",
     "modality_of",
     "read_text",
+    "resample",
 ]
 
 _BY_MODALITY: dict[Modality, tuple[str, ...]] = {

@@ -78,6 +78,15 @@ def _read_mono(f: soundfile.SoundFile, path: object) -> Iterator[np.ndarray]:
         yield block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
 
 
+def resample(audio: Audio, rate: int) -> Audio:
+    """The same sound at another sample rate (for an encoder that wants its own rate)."""
+    if audio.rate == rate:
+        return audio
+    blocks = list(resample_blocks([audio.samples], audio.rate, rate))
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return Audio(samples, rate)
+
+
 def resample_blocks(blocks: Iterable[np.ndarray], source_rate: int, rate: int) -> Iterator[np.ndarray]:
     """Mono float32 blocks at `source_rate` -> mono float32 blocks at `rate`."""
     if source_rate == rate:
