@@ -52,3 +52,21 @@ class FakeEncoder:
             bands = np.array_split(spec, 4)
             rows.append(np.array([b.sum() for b in bands]) + 1e-6)
         return {"fake-sound": l2_normalise(np.array(rows))}
+
+
+class ExtraImageEncoder:
+    """A second model family stand-in: images only, into a space of its own."""
+
+    name = "extra"
+    dims = {"fake-extra": 3}
+    routes = {"image": ("fake-extra",)}
+    batch_size = 8
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def encode(self, kind, batch):
+        self.calls[kind] += len(batch)
+        rows = [np.asarray(im.convert("RGB").resize((8, 8)), np.float32).mean((0, 1)) + 1
+                for im in batch]
+        return {"fake-extra": l2_normalise(np.array(rows))}

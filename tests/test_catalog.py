@@ -40,3 +40,22 @@ def test_migrations_run_once_and_are_recorded(tmp_path):
     tables = {r[0] for r in cat._query("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"items", "files", "segments"} <= tables
     cat.close()
+
+
+def test_schema_1_library_migrates_with_its_starter_spaces(tmp_path):
+    import sqlite3
+
+    from mmstudio.core.catalog import MIGRATIONS
+
+    db = sqlite3.connect(tmp_path / "c.sqlite")
+    db.executescript(MIGRATIONS[0])
+    db.execute("INSERT INTO items (folder, stem) VALUES ('/m', 'a')")
+    db.execute("INSERT INTO files (item_id, path, modality, size, mtime_ns, state) "
+               "VALUES (1, '/m/a.png', 'image', 1, 1, 'ok')")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    cat = Catalog(tmp_path / "c.sqlite")
+    (rec,) = cat.files()
+    assert rec.space_set == {"starter", "starter-image", "starter-audio"}
+    cat.close()

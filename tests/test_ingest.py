@@ -177,3 +177,33 @@ def test_keyboard_interrupt_commits_finished_files(tmp_path, monkeypatch):
             index(lib, [folder], encoders=[FakeEncoder()], progress=progress)
         assert len(lib.catalog.files(state="ok")) >= 5
         assert lib.store.count() == lib.catalog.counts()["segments"]
+
+
+def test_adding_an_encoder_encodes_only_its_space(tmp_path):
+    from tests.fakes import ExtraImageEncoder
+
+    good_collection(tmp_path / "media")
+    base, extra = FakeEncoder(), ExtraImageEncoder()
+    with Library(tmp_path / "lib") as lib:
+        index(lib, [tmp_path / "media"], encoders=[base])
+        visual_before = lib.store.count("fake-visual")
+        base_calls = sum(base.calls.values())
+
+        report = index(lib, [tmp_path / "media"], encoders=[base, extra])
+        # the picture encoder re-reads pictures and videos, not texts and sounds
+        assert report.indexed == 0 and report.extended == 6
+        assert sum(base.calls.values()) == base_calls  # the old space is not redone
+        image_segments = lib.catalog._query(
+            "SELECT COUNT(*) FROM segments WHERE kind = 'image'")[0][0]
+        assert extra.calls["image"] == image_segments  # pictures and video frames
+        assert lib.store.count("fake-extra") == image_segments
+        assert lib.store.count("fake-visual") == visual_before  # other vectors kept
+        consistent(lib)
+        assert all(f.space_set == {"fake-visual", "fake-sound", "fake-extra"}
+                   for f in lib.catalog.files(state="ok"))
+
+        again = index(lib, [tmp_path / "media"], encoders=[base, extra])
+        assert again.extended == 0 and extra.calls["image"] == image_segments
+        hits = search(lib, SearchQuery(path=tmp_path / "media" / "pics" / "circles.png"),
+                      encoders=[extra])
+        assert hits[0].space == "fake-extra" and hits[0].path.endswith("circles.png")

@@ -71,6 +71,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX segments_file ON segments(file_id);
     """,
+    # 2: the spaces each indexed file has vectors in, so that a library that gains a
+    # profile encodes only what the new spaces miss. Schema-1 libraries only ever had
+    # the starter profile.
+    """
+    ALTER TABLE files ADD COLUMN spaces TEXT NOT NULL DEFAULT '';
+    UPDATE files SET spaces = 'starter,starter-audio,starter-image' WHERE state = 'ok';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -90,6 +97,14 @@ class FileRecord:
     hash: str | None
     state: str
     error: str | None
+    spaces: str = ""
+
+    @property
+    def space_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.spaces.split(",") if s)
+
+
+_FILE_COLUMNS = "id, item_id, path, modality, size, mtime_ns, hash, state, error, spaces"
 
 
 @dataclass(frozen=True)
@@ -176,7 +191,7 @@ class Catalog:
     # -- files ----------------------------------------------------------------
 
     def files(self, state: str | None = None) -> list[FileRecord]:
-        sql = "SELECT id, item_id, path, modality, size, mtime_ns, hash, state, error FROM files"
+        sql = f"SELECT {_FILE_COLUMNS} FROM files"
         rows = self._query(sql + " WHERE state = ?", (state,)) if state else self._query(sql)
         return [FileRecord(*row) for row in rows]
 
@@ -187,8 +202,7 @@ class Catalog:
             root_s = str(root)
             prefix = root_s.rstrip(os.sep) + os.sep
             rows = self._query(
-                "SELECT id, item_id, path, modality, size, mtime_ns, hash, state, error "
-                "FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
                 (root_s, len(prefix), prefix),
             )
             found.update((row["path"], FileRecord(*row)) for row in rows)
@@ -227,13 +241,16 @@ class Catalog:
         self,
         done: Sequence[tuple[int, str, Sequence[NewSegment]]],
         failed: Sequence[tuple[int, str | None, str]] = (),
+        spaces: Iterable[str] = (),
     ) -> None:
         """Record finished files in one transaction.
 
         done: (file_id, content hash, segments) for files whose vectors are stored.
         failed: (file_id, content hash or None, reason) for files that could not be read.
+        spaces: the spaces the job encoded the done files in.
         """
         now = time.time()
+        joined = ",".join(sorted(spaces))
         with self.transaction() as db:
             for file_id, digest, segments in done:
                 db.executemany(
@@ -246,9 +263,9 @@ class Catalog:
                     ],
                 )
                 db.execute(
-                    "UPDATE files SET state = 'ok', hash = ?, error = NULL, indexed_at = ? "
-                    "WHERE id = ?",
-                    (digest, now, file_id),
+                    "UPDATE files SET state = 'ok', hash = ?, error = NULL, indexed_at = ?, "
+                    "spaces = ? WHERE id = ?",
+                    (digest, now, joined, file_id),
                 )
             for file_id, digest, reason in failed:
                 db.execute("DELETE FROM segments WHERE file_id = ?", (file_id,))
@@ -257,6 +274,21 @@ class Catalog:
                     "WHERE id = ?",
                     (digest, reason, now, file_id),
                 )
+
+    def add_spaces(self, file_ids: Sequence[int], spaces: Iterable[str]) -> None:
+        """Files that now also have vectors in `spaces`."""
+        added = set(spaces)
+        with self.transaction() as db:
+            for file_id in file_ids:
+                row = db.execute("SELECT spaces FROM files WHERE id = ?", (file_id,)).fetchone()
+                if row is not None:
+                    merged = {s for s in row[0].split(",") if s} | added
+                    db.execute("UPDATE files SET spaces = ? WHERE id = ?",
+                               (",".join(sorted(merged)), file_id))
+
+    def segment_indexes(self, file_id: int) -> set[int]:
+        rows = self._query("SELECT idx FROM segments WHERE file_id = ?", (file_id,))
+        return {int(r[0]) for r in rows}
 
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
         """A file whose mtime moved but whose content did not: remember the new stat."""

@@ -33,7 +33,7 @@ from mmstudio.core.catalog import (
 from mmstudio.core.errors import MediaError, ModelUnavailableError
 from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from mmstudio.core.library import Library
-from mmstudio.core.segments import Segment
+from mmstudio.core.segments import KINDS_OF, Segment
 from mmstudio.encoders.base import Encoder
 from mmstudio.encoders.profiles import load_profiles, space_dims
 from mmstudio.store.edge import StoredPoint
@@ -57,6 +57,8 @@ class IndexReport:
     unchanged: int = 0
     removed: int = 0
     indexed: int = 0
+    #: unchanged files encoded into spaces they did not have yet (a new profile)
+    extended: int = 0
     segments: int = 0
     seconds: float = 0.0
     cancelled: bool = False
@@ -121,6 +123,8 @@ class _Task:
     item_id: int
     path: Path
     modality: str
+    #: None: index the file from scratch; else only add these spaces to its points
+    only: frozenset[str] | None = None
 
 
 @dataclass
@@ -163,14 +167,25 @@ def index(
     present_roots = [r for r in roots if r.exists()]
     known = library.catalog.files_under(present_roots)
 
+    active = frozenset(space_dims(encoders))
     todo: list[tuple[ScannedFile, FileRecord | None]] = []
+    extend: list[_Task] = []
     for f in scanned:
         rec = known.get(str(f.path))
-        if rec and rec.state in ("ok", "error") and (rec.size, rec.mtime_ns) == (f.size, f.mtime_ns):
+        unchanged = rec is not None and (
+            (rec.state in ("ok", "error") and (rec.size, rec.mtime_ns) == (f.size, f.mtime_ns))
+            or (rec.state == "ok" and rec.hash and _same_content(f.path, rec.hash))
+        )
+        if unchanged:
+            if (rec.size, rec.mtime_ns) != (f.size, f.mtime_ns):
+                library.catalog.touch_file(rec.id, f.size, f.mtime_ns)
             report.unchanged += 1
-        elif rec and rec.state == "ok" and rec.hash and _same_content(f.path, rec.hash):
-            library.catalog.touch_file(rec.id, f.size, f.mtime_ns)
-            report.unchanged += 1
+            missing = active - rec.space_set
+            if rec.state == "ok" and missing:
+                if _writes_any(encoders, KINDS_OF[rec.modality], missing):
+                    extend.append(_Task(rec.id, rec.item_id, f.path, rec.modality, missing))
+                else:  # no new encoder reads this modality: nothing to decode
+                    library.catalog.add_spaces([rec.id], missing)
         else:
             todo.append((f, rec))
             if rec:
@@ -194,12 +209,21 @@ def index(
         tasks.append(_Task(file_id, item_id, f.path, f.modality))
 
     try:
-        if tasks:
-            _Pipeline(library, encoders, options, progress, cancel, workers, report).run(tasks)
+        if tasks or extend:
+            pipeline = _Pipeline(library, encoders, options, progress, cancel, workers, report)
+            pipeline.run(tasks + extend)
     finally:
         library.store.flush()
         report.seconds = time.perf_counter() - started
     return report
+
+
+def _writes_any(encoders: Sequence[Encoder], kinds: frozenset[str], spaces: frozenset[str]) -> bool:
+    return any(
+        spaces.intersection(encoder.routes[kind])
+        for encoder in encoders
+        for kind in kinds & set(encoder.routes)
+    )
 
 
 def _same_content(path: Path, digest: str) -> bool:
@@ -237,6 +261,7 @@ class _Pipeline:
         report: IndexReport,
     ) -> None:
         self.library = library
+        self.spaces = frozenset(space_dims(encoders))
         self.options = options
         self.progress = progress
         self.cancel = cancel
@@ -349,6 +374,9 @@ class _Pipeline:
             NewSegment(seg.index, seg.kind, seg.start, seg.end, seg.char_start, seg.char_end)
         )
         for encoder in self.routes.get(seg.kind, ()):
+            only = state.task.only
+            if only is not None and not only.intersection(encoder.routes[seg.kind]):
+                continue  # this file already has that encoder's spaces
             key = (id(encoder), seg.kind)
             batch = self.batches.setdefault(key, [])
             batch.append((state, seg.index, seg.data))
@@ -409,8 +437,12 @@ class _Pipeline:
             return
         finished, self.finished = self.finished, []
         done, failed, points = [], [], []
+        extended, updates = [], []
         for state in finished:
             task = state.task
+            if task.only is not None:
+                self._collect_extension(state, extended, updates)
+                continue
             if state.failure is None and not state.vectors:
                 state.failure = f"no encoder in this library's profiles reads {task.modality}"
             if state.failure:
@@ -427,8 +459,26 @@ class _Pipeline:
             done.append((task.file_id, state.digest or "", kept))
             self.report.segments += len(kept)
         self.library.store.upsert(points)
-        self.library.catalog.finish_files(done, failed)
+        self.library.store.update_vectors(updates)
+        self.library.catalog.finish_files(done, failed, spaces=self.spaces)
+        self.library.catalog.add_spaces(extended, self.spaces)
         self.report.indexed += len(done)
+        self.report.extended += len(extended)
+
+    def _collect_extension(self, state: _FileState, extended: list, updates: list) -> None:
+        """An unchanged file's new vectors go onto its existing points; nothing else moves.
+
+        If it cannot be read now, its vectors stay as they are and the next job retries.
+        """
+        task = state.task
+        if state.failure:
+            self.report.errors.append(FileError(str(task.path), state.failure))
+            return
+        existing = self.library.catalog.segment_indexes(task.file_id)
+        for index, vectors in state.vectors.items():
+            if index in existing and vectors:
+                updates.append((segment_id(task.file_id, index), vectors))
+        extended.append(task.file_id)
 
     def _emit(self, message: str) -> None:
         errors = len(self.report.errors) + sum(1 for s in self.finished if s.failure)

@@ -18,6 +18,13 @@ Modality = Literal["image", "text", "audio", "video"]
 Kind = Literal["image", "text", "audio"]
 
 MODALITIES: tuple[str, ...] = ("image", "text", "audio", "video")
+#: the kinds of segment each modality decodes into
+KINDS_OF: dict[str, frozenset[str]] = {
+    "image": frozenset({"image"}),
+    "text": frozenset({"text"}),
+    "audio": frozenset({"audio"}),
+    "video": frozenset({"image", "audio"}),
+}
 
 
 @dataclass(frozen=True)

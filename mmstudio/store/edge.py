@@ -34,6 +34,7 @@ from qdrant_edge import (
     MatchAny,
     PayloadSchemaType,
     Point,
+    PointVectors,
     Query,
     QueryBatchRequest,
     QueryRequest,
@@ -133,6 +134,16 @@ class EdgeStore:
                     for p in points[lo : lo + UPSERT_BATCH]
                 ]
                 self._shard.update(UpdateOperation.upsert_points(batch))
+
+    def update_vectors(self, points: Sequence[tuple[int, Mapping[str, np.ndarray]]]) -> None:
+        """Add or replace some named vectors of existing points, keeping the others."""
+        with self._lock:
+            for lo in range(0, len(points), UPSERT_BATCH):
+                batch = [
+                    PointVectors(pid, {s: np.asarray(v, np.float32).tolist() for s, v in vecs.items()})
+                    for pid, vecs in points[lo : lo + UPSERT_BATCH]
+                ]
+                self._shard.update(UpdateOperation.update_vectors(batch))
 
     def delete_files(self, file_ids: Iterable[int]) -> None:
         ids = list(file_ids)
