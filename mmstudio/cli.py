@@ -14,12 +14,19 @@ import sys
 from pathlib import Path
 
 from mmstudio.core.errors import MmstudioError
+from mmstudio.encoders.profiles import split_specs
 
 log = logging.getLogger("mmstudio")
 
 
 def _add_library(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", type=Path, help="library folder (default: the user data dir)")
+
+
+def _add_models(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument("--profile", help=f"profiles to {verb}: starter, clip, clap, or NAME:MODEL "
+                   "(e.g. clip:google/siglip-base-patch16-224); comma-separated")
+    p.add_argument("--device", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, mps")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_library(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--workers", type=int, help="decoder threads (default: cores - 1)")
+    _add_models(p, "add to the library (it remembers them)")
 
     p = sub.add_parser("search", help="find the items closest to a text or a file")
     p.add_argument("text", nargs="?", help="text to search for")
@@ -43,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modality", help="only these modalities, e.g. image,video")
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--json", action="store_true")
+    _add_models(p, "search with (default: all of the library's)")
 
     p = sub.add_parser("info", help="what a library holds")
     _add_library(p)
@@ -50,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="index a generated sample library and search it")
     _add_library(p)
+
+    p = sub.add_parser("models", help="list, download or choose models")
+    msub = p.add_subparsers(dest="models_command", required=True)
+    m = msub.add_parser("list", help="known models, what is on disk, sizes")
+    _add_library(m)
+    m.add_argument("--json", action="store_true")
+    m = msub.add_parser("fetch", help="download a model (only when you ask)")
+    m.add_argument("ref", help="a Hugging Face id, e.g. openai/clip-vit-base-patch32")
+    m = msub.add_parser("use", help="choose the model a library's profile uses")
+    m.add_argument("ref", help="a Hugging Face id or a model folder")
+    m.add_argument("--profile", choices=["clip", "clap"], help="when it cannot be told")
+    _add_library(m)
     return parser
 
 
@@ -61,9 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = args.command or "demo"
     try:
-        return {"index": cmd_index, "search": cmd_search, "info": cmd_info, "demo": cmd_demo}[
-            command
-        ](args)
+        return {"index": cmd_index, "search": cmd_search, "info": cmd_info, "demo": cmd_demo,
+                "models": cmd_models}[command](args)
     except MmstudioError as exc:
         print(f"mmstudio: {exc}", file=sys.stderr)
         return 2
@@ -86,12 +106,15 @@ def cmd_index(args: argparse.Namespace) -> int:
         cancel.cancel()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    specs = split_specs(args.profile) if args.profile else []
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         with _open(args) as library:
+            library.add_profiles(specs)
+            encoders = library.encoders(device=args.device)
             with _ProgressBar(enabled=not args.json) as bar:
-                report = index(library, args.paths, progress=bar.update, cancel=cancel,
-                               workers=args.workers)
+                report = index(library, args.paths, encoders=encoders, progress=bar.update,
+                               cancel=cancel, workers=args.workers)
             if not report.cancelled:
                 library.store.optimize()
             info = library.info()
@@ -105,6 +128,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             f"{report.unchanged} unchanged, {report.removed} removed, {report.segments} segments "
             f"in {report.seconds:.1f} s"
         )
+        if report.extended:
+            print(f"{report.extended} unchanged files encoded into new spaces")
         if report.errors:
             print(f"{len(report.errors)} files could not be read:")
             for err in report.errors:
@@ -122,8 +147,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 2
     query = SearchQuery(text=args.text) if args.text is not None else SearchQuery(path=args.file)
     modalities = [m.strip() for m in args.modality.split(",")] if args.modality else None
+    specs = split_specs(args.profile) if args.profile else None
     with _open(args, create=False) as library:
-        results = search(library, query, modalities=modalities, limit=args.limit)
+        encoders = library.encoders(profiles=specs, device=args.device)
+        results = search(library, query, encoders=encoders, modalities=modalities,
+                         limit=args.limit)
     if args.json:
         print(json.dumps({
             "query": query.label,
@@ -185,6 +213,51 @@ def cmd_info(args: argparse.Namespace) -> int:
         for path, reason in errors:
             print(f"  {path}: {reason}")
     return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from mmstudio.encoders import models
+
+    if args.models_command == "fetch":
+        path = models.fetch(args.ref, progress=lambda msg: print(msg, file=sys.stderr))
+        print(f"{args.ref}: {models.folder_size(path) / 1e6:.0f} MB in {path}")
+        return 0
+    if args.models_command == "use":
+        profile = args.profile or models.profile_of(args.ref)
+        if profile is None:
+            raise MmstudioError(f"cannot tell whether {args.ref} is a clip or a clap model; "
+                                "add --profile clip or --profile clap")
+        models.resolve(args.ref)  # on disk, or say how to fetch it
+        with _open(args) as library:
+            library.settings.models[profile] = args.ref
+            library.add_profiles([profile])
+            print(f"{library.path}: profile {profile} uses {args.ref}; "
+                  f"profiles {', '.join(library.settings.profiles)}")
+        return 0
+    chosen: dict[str, str] = {}
+    if args.library or _default_library_exists():
+        with _open(args, create=False) as library:
+            chosen = dict(library.settings.models)
+    infos = models.list_models({ref: profile for profile, ref in chosen.items()})
+    if args.json:
+        print(json.dumps([{"ref": m.ref, "profile": m.profile, "on_disk": m.on_disk,
+                           "size_bytes": m.size_bytes, "path": str(m.path) if m.path else None,
+                           "in_use": chosen.get(m.profile or "") == m.ref} for m in infos],
+                         indent=2))
+        return 0
+    print("starter    offline pack (MiniLM-L6, EfficientNet-Lite0, audio features): installed")
+    for m in infos:
+        where = f"{m.size_bytes / 1e6:8.0f} MB  {m.path}" if m.on_disk else "not on disk"
+        mark = "*" if chosen.get(m.profile or "") == m.ref else " "
+        print(f"{m.profile:<6}{mark}   {m.ref:<40} {where}")
+    print("\n* chosen by this library. Download with: mmstudio models fetch ID")
+    return 0
+
+
+def _default_library_exists() -> bool:
+    from mmstudio.core.library import default_library_path
+
+    return (default_library_path() / "settings.json").exists()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progr
 from mmstudio.core.library import Library
 from mmstudio.core.segments import KINDS_OF, Segment
 from mmstudio.encoders.base import Encoder
-from mmstudio.encoders.profiles import load_profiles, space_dims
+from mmstudio.encoders.profiles import space_dims
 from mmstudio.store.edge import StoredPoint
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def index(
     """Bring the library up to date with the files under `paths`."""
     started = time.perf_counter()
     cancel = cancel or CancelToken()
-    encoders = list(encoders) if encoders is not None else load_profiles(library.settings.profiles)
+    encoders = list(encoders) if encoders is not None else library.encoders()
     library.store.ensure_spaces(space_dims(encoders))
     options = options or media.DecodeOptions(
         frames_per_second=library.settings.frames_per_second,

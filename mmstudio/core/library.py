@@ -39,7 +39,12 @@ class Settings:
     """settings.json: what a library remembers between sessions."""
 
     version: int = SETTINGS_VERSION
+    #: profile specs ("starter", "clip", "clip:google/siglip-base-patch16-224", ...)
     profiles: list[str] = field(default_factory=lambda: ["starter"])
+    #: the checkpoint chosen per profile (`mmstudio models use`), else the default
+    models: dict[str, str] = field(default_factory=dict)
+    #: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:1", "mps"
+    device: str = "auto"
     frames_per_second: float = 1.0
     store: str = "edge"
 
@@ -136,6 +141,20 @@ class Library:
 
     def save_settings(self) -> None:
         self.settings.save(self.settings_path)
+
+    def add_profiles(self, specs: list[str]) -> None:
+        """Remember more profiles (kept in settings.json for the next jobs)."""
+        for spec in specs:
+            if spec not in self.settings.profiles:
+                self.settings.profiles.append(spec)
+        self.save_settings()
+
+    def encoders(self, profiles: list[str] | None = None, device: str | None = None) -> list:
+        """The encoders of this library's profiles (or of the given ones)."""
+        from mmstudio.encoders.profiles import load_profiles
+
+        return load_profiles(profiles or self.settings.profiles, device or self.settings.device,
+                             self.settings.models)
 
     def info(self) -> dict[str, object]:
         counts = self.catalog.counts()

@@ -23,7 +23,6 @@ from mmstudio.core.errors import MediaError, MmstudioError
 from mmstudio.core.library import Library
 from mmstudio.core.segments import MODALITIES
 from mmstudio.encoders.base import Encoder, l2_normalise
-from mmstudio.encoders.profiles import load_profiles
 
 RRF_K = 60
 # Segments fetched per space for each result asked: items with many segments (a long
@@ -132,7 +131,7 @@ def search(
     for m in modalities or ():
         if m not in MODALITIES:
             raise MmstudioError(f"unknown modality {m!r}; use {', '.join(MODALITIES)}")
-    encoders = list(encoders) if encoders is not None else load_profiles(library.settings.profiles)
+    encoders = list(encoders) if encoders is not None else library.encoders()
     vectors = encode_query(query, encoders)
     fetch = min(max(limit * OVERFETCH, 100), MAX_FETCH)
     hits = library.store.search(vectors, fetch, modalities=modalities, exact=exact)

@@ -8,6 +8,7 @@ naming the command that downloads it; nothing is fetched unless the user runs
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
@@ -104,6 +105,20 @@ def fetch(ref: str, progress: Callable[[str], None] | None = None) -> Path:
             f"{ref} has no safetensors weights; mmstudio only loads safetensors checkpoints"
         )
     return folder
+
+
+_PROFILE_OF_TYPE = {"clip": "clip", "siglip": "clip", "siglip2": "clip", "clap": "clap"}
+
+
+def profile_of(ref: str) -> str | None:
+    """Which profile a checkpoint belongs to: known ids, else its config's model_type."""
+    if ref in KNOWN_MODELS:
+        return KNOWN_MODELS[ref]
+    try:
+        config = json.loads((resolve(ref) / "config.json").read_text(encoding="utf-8"))
+    except (ModelUnavailableError, OSError, ValueError):
+        return None
+    return _PROFILE_OF_TYPE.get(str(config.get("model_type", "")).lower())
 
 
 def folder_size(path: Path) -> int:

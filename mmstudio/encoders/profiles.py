@@ -1,41 +1,89 @@
 """Named sets of encoders. A library's settings name the profiles it uses.
 
-Encoders are shared per process: ingest, search and (later) explain get the same
-objects, so a model loads once. Loading the weights is lazy (first encode).
+A profile spec is `NAME` or `NAME:MODEL`: `starter`, `clip` (the library's chosen
+CLIP-family checkpoint, else openai/clip-vit-base-patch32), `clip:google/siglip-base-
+patch16-224`, `clap`, `clap:/models/my-clap`. Encoders are shared per process: ingest,
+search and (later) explain get the same objects, so a model loads once. Loading the
+weights is lazy (first encode).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from mmstudio.core.errors import MmstudioError
 from mmstudio.encoders.base import Encoder
+from mmstudio.encoders.models import DEFAULT_MODELS
 
 
-def _starter(device: str) -> list[Encoder]:
+def _starter(device: str, ref: str | None) -> list[Encoder]:
+    from mmstudio.encoders.device import pick_device
     from mmstudio.encoders.starter import starter_profile
 
-    return starter_profile(device=device)
+    return starter_profile(device=pick_device(device))
 
 
-PROFILES: dict[str, Callable[[str], list[Encoder]]] = {"starter": _starter}
+def _clip(device: str, ref: str | None) -> list[Encoder]:
+    from mmstudio.encoders.hf_clip import ClipEncoder
 
-_cache: dict[tuple[str, str], list[Encoder]] = {}
+    return [ClipEncoder(ref or DEFAULT_MODELS["clip"], device=device)]
+
+
+def _clap(device: str, ref: str | None) -> list[Encoder]:
+    from mmstudio.encoders.hf_clap import ClapEncoder
+
+    return [ClapEncoder(ref or DEFAULT_MODELS["clap"], device=device)]
+
+
+PROFILES: dict[str, Callable[[str, str | None], list[Encoder]]] = {
+    "starter": _starter,
+    "clip": _clip,
+    "clap": _clap,
+}
+
+_cache: dict[tuple[str, str | None, str], list[Encoder]] = {}
 _cache_lock = threading.Lock()
 
 
-def load_profiles(names: Sequence[str], device: str = "cpu") -> list[Encoder]:
-    """The encoders of the named profiles, created once per (profile, device)."""
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """`clip:google/siglip-base-patch16-224` -> ("clip", "google/siglip-base-patch16-224")."""
+    name, _, ref = spec.strip().partition(":")
+    name = name.strip().lower()
+    if name not in PROFILES:
+        known = ", ".join(sorted(PROFILES))
+        raise MmstudioError(f"unknown profile {name!r}; known profiles: {known}")
+    if name == "starter" and ref:
+        raise MmstudioError("the starter profile has no model to choose")
+    return name, (ref.strip() or None)
+
+
+def split_specs(text: str) -> list[str]:
+    """A command line's `--profile a,b:model` as a list of specs (validated)."""
+    specs = [s.strip() for s in text.split(",") if s.strip()]
+    for spec in specs:
+        parse_spec(spec)
+    return specs
+
+
+def load_profiles(
+    specs: Sequence[str],
+    device: str = "auto",
+    models: Mapping[str, str] | None = None,
+) -> list[Encoder]:
+    """The encoders of the profiles, created once per (profile, model, device).
+
+    models: the library's chosen checkpoint per profile, for specs that name none.
+    """
     encoders: list[Encoder] = []
-    for name in names:
-        if name not in PROFILES:
-            known = ", ".join(sorted(PROFILES))
-            raise MmstudioError(f"unknown profile {name!r}; known profiles: {known}")
+    for spec in specs:
+        name, ref = parse_spec(spec)
+        ref = ref or (models or {}).get(name) or DEFAULT_MODELS.get(name)
+        key = (name, ref, device)
         with _cache_lock:
-            if (name, device) not in _cache:
-                _cache[(name, device)] = PROFILES[name](device)
-            encoders.extend(_cache[(name, device)])
+            if key not in _cache:
+                _cache[key] = PROFILES[name](device, ref)
+            encoders.extend(e for e in _cache[key] if e not in encoders)
     return encoders
 
 
