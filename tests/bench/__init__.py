@@ -1,0 +1,1 @@
+"""Benchmarks of the engine: ingest efficiency, search, memory (`python -m tests.bench`)."""
