@@ -19,6 +19,13 @@ from mmstudio.encoders.profiles import split_specs
 log = logging.getLogger("mmstudio")
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _add_library(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", type=Path, help="library folder (default: the user data dir)")
 
@@ -41,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path)
     _add_library(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--workers", type=int, help="decoder threads (default: cores - 1)")
+    p.add_argument("--workers", type=_positive, help="decoder threads (default: cores - 1)")
     _add_models(p, "add to the library (it remembers them)")
 
     p = sub.add_parser("search", help="find the items closest to a text or a file")
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", type=Path, help="search with a file (image, text, audio, video)")
     _add_library(p)
     p.add_argument("--modality", help="only these modalities, e.g. image,video")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--limit", type=_positive, default=10)
     p.add_argument("--json", action="store_true")
     _add_models(p, "search with (default: all of the library's)")
 
@@ -87,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     except MmstudioError as exc:
         print(f"mmstudio: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nmmstudio: interrupted", file=sys.stderr)
+        return 130
 
 
 def _open(args: argparse.Namespace, create: bool = True):
@@ -110,8 +120,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         with _open(args) as library:
+            # build (and find the models of) the new profiles before remembering them
+            profiles = library.settings.profiles + [p for p in specs
+                                                    if p not in library.settings.profiles]
+            encoders = library.encoders(profiles=profiles, device=args.device)
             library.add_profiles(specs)
-            encoders = library.encoders(device=args.device)
             with _ProgressBar(enabled=not args.json) as bar:
                 report = index(library, args.paths, encoders=encoders, progress=bar.update,
                                cancel=cancel, workers=args.workers)
@@ -227,11 +240,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         if profile is None:
             raise MmstudioError(f"cannot tell whether {args.ref} is a clip or a clap model; "
                                 "add --profile clip or --profile clap")
-        models.resolve(args.ref)  # on disk, or say how to fetch it
+        ref = str(models.resolve(args.ref)) if Path(args.ref).expanduser().exists() else args.ref
+        models.resolve(ref)  # on disk, or say how to fetch it
         with _open(args) as library:
-            library.settings.models[profile] = args.ref
+            library.settings.models[profile] = ref
             library.add_profiles([profile])
-            print(f"{library.path}: profile {profile} uses {args.ref}; "
+            print(f"{library.path}: profile {profile} uses {ref}; "
                   f"profiles {', '.join(library.settings.profiles)}")
         return 0
     chosen: dict[str, str] = {}

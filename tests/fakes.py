@@ -70,3 +70,26 @@ class ExtraImageEncoder:
         rows = [np.asarray(im.convert("RGB").resize((8, 8)), np.float32).mean((0, 1)) + 1
                 for im in batch]
         return {"fake-extra": l2_normalise(np.array(rows))}
+
+
+class AudioOnlyEncoder(FakeEncoder):
+    """The fake encoder with its picture and text routes taken away."""
+
+    dims = {"fake-sound": 4}
+    routes = {"audio": ("fake-sound",)}
+
+
+class BrokenEncoder(FakeEncoder):
+    """Fails on every input (a driver error, corrupt weights)."""
+
+    def encode(self, kind, batch):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
+class PickyEncoder(FakeEncoder):
+    """Fails on one particular input only: pictures that are pure red."""
+
+    def encode(self, kind, batch):
+        if kind == "image" and any(im.getpixel((0, 0)) == (255, 0, 0) for im in batch):
+            raise ValueError("this picture trips the model")
+        return super().encode(kind, batch)

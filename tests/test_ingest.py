@@ -207,3 +207,94 @@ def test_adding_an_encoder_encodes_only_its_space(tmp_path):
         hits = search(lib, SearchQuery(path=tmp_path / "media" / "pics" / "circles.png"),
                       encoders=[extra])
         assert hits[0].space == "fake-extra" and hits[0].path.endswith("circles.png")
+
+
+def test_broken_encoder_stops_the_job_and_files_are_redone_later(tmp_path):
+    from mmstudio.core.ingest import EncoderError
+    from tests.fakes import BrokenEncoder
+
+    good_collection(tmp_path / "media")
+    with Library(tmp_path / "lib") as lib:
+        with pytest.raises(EncoderError, match="stay pending"):
+            index(lib, [tmp_path / "media"], encoders=[BrokenEncoder()])
+        assert lib.catalog.errors() == []  # nothing blamed on the files
+        report = index(lib, [tmp_path / "media"], encoders=[FakeEncoder()])
+        assert report.indexed == N_GOOD and report.errors == []
+        consistent(lib)
+
+
+def test_an_input_the_encoder_rejects_fails_only_its_file(tmp_path):
+    from PIL import Image
+
+    from tests.fakes import PickyEncoder
+
+    good_collection(tmp_path / "media")
+    Image.new("RGB", (40, 40), (255, 0, 0)).save(tmp_path / "media" / "red.png")
+    with Library(tmp_path / "lib") as lib:
+        report = index(lib, [tmp_path / "media"], encoders=[PickyEncoder()])
+        assert [e.path for e in report.errors] == [str(tmp_path / "media" / "red.png")]
+        assert "trips the model" in report.errors[0].reason
+        assert report.indexed == N_GOOD
+        consistent(lib)
+
+
+def test_new_encoder_adds_segments_the_old_profile_could_not_read(tmp_path):
+    from tests.fakes import AudioOnlyEncoder, ExtraImageEncoder
+
+    files = good_collection(tmp_path / "media")
+    with Library(tmp_path / "lib") as lib:
+        first = index(lib, [tmp_path / "media"], encoders=[AudioOnlyEncoder()])
+        assert first.errors == [] and first.indexed == N_GOOD
+        # 5 pictures, 3 texts and the silent video: nothing reads them yet
+        assert first.without_vectors == 9
+        video_segments = lib.catalog.counts()["segments"]
+        extra = ExtraImageEncoder()
+        second = index(lib, [tmp_path / "media"], encoders=[AudioOnlyEncoder(), extra])
+        assert second.extended == 6 and second.errors == []
+        consistent(lib)
+        assert lib.store.count("fake-extra") == extra.calls["image"] > 5  # frames included
+        assert lib.catalog.counts()["segments"] > video_segments
+        top = search(lib, SearchQuery(path=files["circles"]), encoders=[extra])[0]
+        assert top.path == str(files["circles"])
+
+
+def test_bad_file_name_and_unreadable_folder(tmp_path, monkeypatch):
+    import os as _os
+
+    from mmstudio.core import scan as scan_module
+    from mmstudio.core.samples import draw
+
+    good_collection(tmp_path / "media")
+    with Library(tmp_path / "lib") as lib:
+        index(lib, [tmp_path / "media"], encoders=[FakeEncoder()])
+        bad_name = _os.fsencode(tmp_path / "media") + b"/caf\xe9.png"
+        draw("dots", 32).save(_os.fsdecode(bad_name))
+        real_walk = _os.walk
+
+        def walk(root, onerror=None):  # the notes folder cannot be listed this time
+            for folder, dirs, names in real_walk(root):
+                if folder.endswith("notes"):
+                    onerror(PermissionError(13, "Permission denied", folder))
+                    continue
+                yield folder, dirs, names
+
+        monkeypatch.setattr(scan_module.os, "walk", walk)
+        report = index(lib, [tmp_path / "media"], encoders=[FakeEncoder()])
+        reasons = sorted(e.reason for e in report.errors)
+        assert reasons == ["cannot read folder: Permission denied",
+                           "the file name is not valid UTF-8; rename it"]
+        assert report.removed == 0  # the notes are not taken for deleted
+        assert len(lib.catalog.files(state="ok")) == N_GOOD
+
+
+def test_pending_file_that_vanished_is_forgotten(tmp_path):
+    from mmstudio.core.samples import draw
+
+    (tmp_path / "a").mkdir()
+    draw("dots", 32).save(tmp_path / "a" / "x.png")
+    with Library(tmp_path / "lib") as lib:
+        lib.catalog.begin_file(tmp_path / "a" / "x.png", "image", 1, 1)  # a dead job's file
+        lib.catalog.begin_file(tmp_path / "gone.png", "image", 1, 1)
+        index(lib, [tmp_path / "a"], encoders=[FakeEncoder()])
+        paths = {f.path: f.state for f in lib.catalog.files()}
+        assert paths == {str(tmp_path / "a" / "x.png"): "ok"}

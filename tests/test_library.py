@@ -76,5 +76,15 @@ def test_catalog_refuses_a_newer_schema(tmp_path):
     cat = Catalog(tmp_path / "c.sqlite")
     cat._db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     cat.close()
-    with pytest.raises(RuntimeError, match="newer mmstudio"):
+    with pytest.raises(MmstudioError, match="newer mmstudio"):
         Catalog(tmp_path / "c.sqlite")
+
+
+def test_an_ordinary_folder_is_never_turned_into_a_library(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"x")
+    with pytest.raises(MmstudioError, match="no library"):
+        Library(tmp_path / "photos", create=False)
+    with pytest.raises(MmstudioError, match="not a library"):
+        Library(tmp_path / "photos")
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["a.jpg"]

@@ -80,3 +80,13 @@ def test_video_hit_carries_the_matching_moment(tmp_path):
         top = search(lib, SearchQuery(path=tmp_path / "query.png"), encoders=[FakeEncoder()])[0]
     assert top.modality == "video" and top.path.endswith("clip.mp4")
     assert 2.0 <= top.start < 3.0
+
+
+def test_query_file_is_summarised_from_its_whole_length():
+    from mmstudio.core.search import MAX_QUERY_SEGMENTS, _sample_segments
+    from mmstudio.core.segments import Segment
+
+    segs = (Segment("image", i, i) for i in range(1000))
+    picked = _sample_segments(segs)["image"]
+    assert len(picked) == MAX_QUERY_SEGMENTS and picked == sorted(picked)
+    assert picked[-1] > 700 and picked[0] < 300  # not just the opening

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from mmstudio.core.errors import MmstudioError
 from mmstudio.store.edge import EdgeStore, StoredPoint
 
 
@@ -38,6 +39,6 @@ def test_spaces_search_filter_delete(tmp_path):
     reopened = EdgeStore(tmp_path / "v")
     assert reopened.spaces == {"a": 3, "b": 2}
     assert reopened.count() == 2
-    with pytest.raises(ValueError, match="3-d"):
+    with pytest.raises(MmstudioError, match="3-d"):
         reopened.ensure_spaces({"a": 5})
     reopened.close()

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmstudio.core.errors import MmstudioError
+
 SEGMENT_BITS = 20
 MAX_SEGMENTS_PER_FILE = 1 << SEGMENT_BITS
 
@@ -82,7 +84,7 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class CatalogVersionError(RuntimeError):
+class CatalogVersionError(MmstudioError):
     pass
 
 
@@ -253,15 +255,7 @@ class Catalog:
         joined = ",".join(sorted(spaces))
         with self.transaction() as db:
             for file_id, digest, segments in done:
-                db.executemany(
-                    'INSERT OR REPLACE INTO segments (id, file_id, idx, kind, start, "end", '
-                    "char_start, char_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (segment_id(file_id, s.index), file_id, s.index, s.kind, s.start,
-                         s.end, s.char_start, s.char_end)
-                        for s in segments
-                    ],
-                )
+                self._insert_segments(db, file_id, segments)
                 db.execute(
                     "UPDATE files SET state = 'ok', hash = ?, error = NULL, indexed_at = ?, "
                     "spaces = ? WHERE id = ?",
@@ -278,6 +272,8 @@ class Catalog:
     def add_spaces(self, file_ids: Sequence[int], spaces: Iterable[str]) -> None:
         """Files that now also have vectors in `spaces`."""
         added = set(spaces)
+        if not file_ids:
+            return
         with self.transaction() as db:
             for file_id in file_ids:
                 row = db.execute("SELECT spaces FROM files WHERE id = ?", (file_id,)).fetchone()
@@ -290,12 +286,26 @@ class Catalog:
         rows = self._query("SELECT idx FROM segments WHERE file_id = ?", (file_id,))
         return {int(r[0]) for r in rows}
 
-    def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
-        """A file whose mtime moved but whose content did not: remember the new stat."""
+    def touch_files(self, rows: Sequence[tuple[int, int, int]]) -> None:
+        """Files whose mtime moved but whose content did not: (id, size, mtime_ns)."""
+        if rows:
+            with self.transaction() as db:
+                db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?",
+                               [(size, mtime, fid) for fid, size, mtime in rows])
+
+    def add_segments(self, file_id: int, segments: Sequence[NewSegment]) -> None:
+        """More segments of an indexed file (a new encoder read parts the old ones did not)."""
         with self.transaction() as db:
-            db.execute(
-                "UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id)
-            )
+            self._insert_segments(db, file_id, segments)
+
+    @staticmethod
+    def _insert_segments(db: sqlite3.Connection, file_id: int, segments: Sequence[NewSegment]) -> None:
+        db.executemany(
+            'INSERT OR REPLACE INTO segments (id, file_id, idx, kind, start, "end", '
+            "char_start, char_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(segment_id(file_id, s.index), file_id, s.index, s.kind, s.start, s.end,
+              s.char_start, s.char_end) for s in segments],
+        )
 
     def remove_files(self, file_ids: Sequence[int]) -> None:
         """Forget files (their segments go with them) and items left with no file."""

@@ -1,41 +1,36 @@
-"""Ingest: scan → plan → decode (thread pool) → batched encode → store → catalog.
+"""Ingest: plan (scan.py) → decode (threads) → batched encode → store → catalog.
 
-Decoder threads stream segments into one bounded queue; the calling thread batches
+Decoder threads stream segments into one bounded queue; the job's thread batches
 them per encoder and input kind, encodes, and commits finished files: vectors go to
-the store first, then the catalog marks the file indexed. Memory is bounded by the
-queue and the batches, never by the size of the collection (a long video streams
-through too). A file is indexed all or nothing; a job that is cancelled, interrupted
-or killed leaves the files it had not finished "pending", and the next job redoes
-them (see catalog.py).
+the store first, then the catalog marks the file indexed. Decoded media live only in
+the queue and the batches; what a file keeps until it is committed is its vectors.
+A file is indexed all or nothing; a job that is cancelled, interrupted or killed
+leaves the files it had not finished "pending", and the next job redoes them (see
+catalog.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from mmstudio.core import media
-from mmstudio.core.catalog import (
-    MAX_SEGMENTS_PER_FILE,
-    FileRecord,
-    NewSegment,
-    segment_id,
-)
-from mmstudio.core.errors import MediaError, ModelUnavailableError
+from mmstudio.core.catalog import MAX_SEGMENTS_PER_FILE, NewSegment, segment_id
+from mmstudio.core.errors import Cancelled, MediaError, MmstudioError, ModelUnavailableError
 from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from mmstudio.core.library import Library
-from mmstudio.core.segments import KINDS_OF, Segment
+from mmstudio.core.scan import FileError, Task, file_hash, plan
+from mmstudio.core.segments import Audio, Segment
 from mmstudio.encoders.base import Encoder
-from mmstudio.encoders.profiles import space_dims
+from mmstudio.encoders.profiles import audio_rate, space_dims
 from mmstudio.store.edge import StoredPoint
 
 log = logging.getLogger(__name__)
@@ -44,10 +39,8 @@ COMMIT_EVERY_FILES = 64
 COMMIT_EVERY_POINTS = 2048
 
 
-@dataclass(frozen=True)
-class FileError:
-    path: str
-    reason: str
+class EncoderError(MmstudioError):
+    """An encoder fails on any input: the job stops, and its files stay to be redone."""
 
 
 @dataclass
@@ -59,6 +52,8 @@ class IndexReport:
     indexed: int = 0
     #: unchanged files encoded into spaces they did not have yet (a new profile)
     extended: int = 0
+    #: indexed files that no encoder of the library's profiles reads (no vectors yet)
+    without_vectors: int = 0
     segments: int = 0
     seconds: float = 0.0
     cancelled: bool = False
@@ -68,80 +63,9 @@ class IndexReport:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class ScannedFile:
-    path: Path
-    modality: str
-    size: int
-    mtime_ns: int
-
-
-def scan(roots: Iterable[Path]) -> tuple[list[ScannedFile], list[FileError]]:
-    """Supported files under the roots (recursively; hidden files and folders skipped)."""
-    found: dict[Path, ScannedFile] = {}
-    errors: list[FileError] = []
-
-    def add(path: Path) -> None:
-        modality = media.modality_of(path)
-        if modality is None:
-            return
-        try:
-            st = path.stat()
-        except OSError as exc:
-            errors.append(FileError(str(path), f"cannot read: {exc.strerror or exc}"))
-            return
-        found[path] = ScannedFile(path, modality, st.st_size, st.st_mtime_ns)
-
-    for root in roots:
-        if root.is_file():
-            add(root)
-            continue
-        if not root.is_dir():
-            errors.append(FileError(str(root), "not found"))
-            continue
-        for folder, dirs, files in os.walk(root, onerror=lambda e: errors.append(
-            FileError(str(e.filename), f"cannot read folder: {e.strerror}")
-        )):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if not name.startswith("."):
-                    add(Path(folder) / name)
-    return list(found.values()), errors
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class _Task:
-    file_id: int
-    item_id: int
-    path: Path
-    modality: str
-    #: None: index the file from scratch; else only add these spaces to its points
-    only: frozenset[str] | None = None
-
-
-@dataclass
-class _FileState:
-    task: _Task
-    segments: list[NewSegment] = field(default_factory=list)
-    vectors: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
-    pending: int = 0
-    decoded: bool = False
-    digest: str | None = None
-    failure: str | None = None
-    finished: bool = False
-
-
 def index(
     library: Library,
-    paths: Sequence[Path | str],
+    paths: Sequence[os.PathLike | str],
     *,
     encoders: Sequence[Encoder] | None = None,
     options: media.DecodeOptions | None = None,
@@ -153,97 +77,66 @@ def index(
     started = time.perf_counter()
     cancel = cancel or CancelToken()
     encoders = list(encoders) if encoders is not None else library.encoders()
-    library.store.ensure_spaces(space_dims(encoders))
+    dims = space_dims(encoders)
+    library.store.ensure_spaces(dims)
     options = options or media.DecodeOptions(
-        frames_per_second=library.settings.frames_per_second,
-        audio_rate=_audio_rate(encoders),
+        frames_per_second=library.settings.frames_per_second, audio_rate=audio_rate(encoders)
     )
     report = IndexReport()
-
     _recover_pending(library)
-    roots = [Path(p).expanduser().resolve() for p in paths]
-    scanned, scan_errors = scan(roots)
-    report.errors.extend(scan_errors)
-    present_roots = [r for r in roots if r.exists()]
-    known = library.catalog.files_under(present_roots)
-
-    active = frozenset(space_dims(encoders))
-    todo: list[tuple[ScannedFile, FileRecord | None]] = []
-    extend: list[_Task] = []
-    for f in scanned:
-        rec = known.get(str(f.path))
-        unchanged = rec is not None and (
-            (rec.state in ("ok", "error") and (rec.size, rec.mtime_ns) == (f.size, f.mtime_ns))
-            or (rec.state == "ok" and rec.hash and _same_content(f.path, rec.hash))
-        )
-        if unchanged:
-            if (rec.size, rec.mtime_ns) != (f.size, f.mtime_ns):
-                library.catalog.touch_file(rec.id, f.size, f.mtime_ns)
-            report.unchanged += 1
-            missing = active - rec.space_set
-            if rec.state == "ok" and missing:
-                if _writes_any(encoders, KINDS_OF[rec.modality], missing):
-                    extend.append(_Task(rec.id, rec.item_id, f.path, rec.modality, missing))
-                else:  # no new encoder reads this modality: nothing to decode
-                    library.catalog.add_spaces([rec.id], missing)
-        else:
-            todo.append((f, rec))
-            if rec:
-                report.updated += 1
-            else:
-                report.added += 1
-
-    seen = {str(f.path) for f in scanned}
-    vanished = [rec.id for path, rec in known.items() if path not in seen]
-    if vanished:
-        library.store.delete_files(vanished)
-        library.catalog.remove_files(vanished)
-        report.removed = len(vanished)
-
-    changed = [rec.id for _, rec in todo if rec is not None]
-    if changed:
-        library.store.delete_files(changed)
-    tasks = []
-    for f, _ in todo:
-        file_id, item_id = library.catalog.begin_file(f.path, f.modality, f.size, f.mtime_ns)
-        tasks.append(_Task(file_id, item_id, f.path, f.modality))
-
+    progress(Progress(0, 0, "looking for changes"))
     try:
-        if tasks or extend:
-            pipeline = _Pipeline(library, encoders, options, progress, cancel, workers, report)
-            pipeline.run(tasks + extend)
+        work = plan(library.catalog, paths, encoders, frozenset(dims), lambda: cancel.cancelled)
+    except Cancelled:
+        report.cancelled = True
+        return report
+    report.added, report.updated, report.unchanged = work.added, work.updated, work.unchanged
+    report.removed = work.removed
+    report.errors.extend(work.errors)
+    library.store.delete_files(work.stale + work.vanished)
+    library.catalog.remove_files(work.vanished)
+    try:
+        if work.tasks:
+            _Pipeline(library, encoders, options, progress, cancel, workers, report).run(work.tasks)
     finally:
         library.store.flush()
         report.seconds = time.perf_counter() - started
     return report
 
 
-def _writes_any(encoders: Sequence[Encoder], kinds: frozenset[str], spaces: frozenset[str]) -> bool:
-    return any(
-        spaces.intersection(encoder.routes[kind])
-        for encoder in encoders
-        for kind in kinds & set(encoder.routes)
-    )
-
-
-def _same_content(path: Path, digest: str) -> bool:
-    try:
-        return file_hash(path) == digest
-    except OSError:
-        return False
-
-
 def _recover_pending(library: Library) -> None:
-    """Undo what an interrupted job left: points of files it never committed."""
+    """Undo what an interrupted job left: points of files it never committed.
+
+    Pending files still on disk stay pending (the next index of their folder redoes
+    them); pending files that are gone are forgotten.
+    """
     pending = library.catalog.files(state="pending")
     if pending:
         log.info("recovering %d files an earlier job left unfinished", len(pending))
         library.store.delete_files([f.id for f in pending])
+        library.catalog.remove_files([f.id for f in pending if not os.path.exists(f.path)])
 
 
-def _audio_rate(encoders: Sequence[Encoder]) -> int:
-    rates = {int(getattr(e, "sample_rate", 16000)) for e in encoders if "audio" in e.routes}
-    return max(rates) if rates else 16000
+def _probe_input(kind: str, encoder: Encoder) -> object:
+    """A plain input every encoder of that kind must accept."""
+    if kind == "image":
+        return Image.new("RGB", (64, 64), (128, 128, 128))
+    if kind == "audio":
+        rate = int(getattr(encoder, "sample_rate", 16000))
+        return Audio(np.zeros(rate, np.float32), rate)
+    return "probe"
+
+
+@dataclass
+class _FileState:
+    task: Task
+    segments: list[NewSegment] = field(default_factory=list)
+    vectors: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    pending: int = 0
+    decoded: bool = False
+    digest: str | None = None
+    failure: str | None = None
+    done: bool = False
 
 
 _EXIT = object()
@@ -266,7 +159,7 @@ class _Pipeline:
         self.progress = progress
         self.cancel = cancel
         self.report = report
-        self.n_workers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
+        self.n_workers = max(1, workers or min(4, (os.cpu_count() or 2) - 1))
         self.routes: dict[str, list[Encoder]] = {}
         for encoder in encoders:
             for kind in encoder.routes:
@@ -277,7 +170,7 @@ class _Pipeline:
         self.batches: dict[tuple[int, str], list[tuple[_FileState, int, object]]] = {}
         # files being decoded or encoded; a finished file leaves (memory stays bounded)
         self.states: dict[int, _FileState] = {}
-        self.finished: list[_FileState] = []
+        self.to_commit: list[_FileState] = []
         self.done_files = 0
         self.total = 0
 
@@ -299,15 +192,17 @@ class _Pipeline:
                     task = tasks.get_nowait()
                 except queue.Empty:
                     return
-                digest = None
+                digest = task.digest
                 try:
-                    digest = file_hash(task.path)
+                    digest = digest or file_hash(task.path, self.stop.is_set)
                     for n, seg in enumerate(media.decode(task.path, self.options)):
                         if n >= MAX_SEGMENTS_PER_FILE:
                             raise MediaError(task.path, "too many segments for one file")
                         if not self._put(("seg", task, seg)):
                             return
                     self._put(("done", task, digest))
+                except Cancelled:
+                    return
                 except MediaError as exc:
                     self._put(("error", task, digest, exc.reason))
                 except OSError as exc:
@@ -318,9 +213,9 @@ class _Pipeline:
         finally:
             self._put(_EXIT)
 
-    # -- the calling thread: encode and commit -------------------------------------------
+    # -- the job's thread: encode and commit -------------------------------------------
 
-    def run(self, tasks: list[_Task]) -> None:
+    def run(self, tasks: list[Task]) -> None:
         self.total = len(tasks)
         work: queue.SimpleQueue = queue.SimpleQueue()
         for task in tasks:
@@ -351,10 +246,10 @@ class _Pipeline:
                     self._add_segment(state, msg[2])
                 elif tag == "done":
                     state.decoded, state.digest = True, msg[2]
-                    self._check_finished(state)
+                    self._check_done(state)
                 else:
                     state.digest, state.failure = msg[2], msg[3]
-                    self._finish(state)
+                    self._done(state)
             if not self.report.cancelled:
                 for key in list(self.batches):
                     self._encode(key)
@@ -397,89 +292,99 @@ class _Pipeline:
             results = [(entry, {s: v[i] for s, v in out.items()}) for i, entry in enumerate(batch)]
         except ModelUnavailableError:
             raise
-        except Exception:
-            # One bad input must not sink the batch: encode one by one to find it.
-            log.exception("%s failed on a batch of %d; retrying one by one", encoder.name, len(batch))
-            results = []
-            for entry in batch:
-                try:
-                    one = encoder.encode(kind, [entry[2]])
-                    results.append((entry, {s: v[0] for s, v in one.items()}))
-                except ModelUnavailableError:
-                    raise
-                except Exception as exc:
-                    entry[0].failure = entry[0].failure or f"{encoder.name} could not encode it: {exc}"
-                    results.append((entry, {}))
+        except Exception as batch_error:
+            results = self._encode_one_by_one(encoder, kind, batch, batch_error)
         for (state, index, _), vectors in results:
             state.vectors.setdefault(index, {}).update(vectors)
             state.pending -= 1
-            self._check_finished(state)
+            self._check_done(state)
 
-    def _check_finished(self, state: _FileState) -> None:
+    def _encode_one_by_one(self, encoder: Encoder, kind: str, batch: list, batch_error: Exception):
+        """A failed batch: a broken encoder stops the job; a bad input fails its file only.
+
+        The encoder is probed with a plain input first: if that fails too, the fault is
+        the encoder's (a driver error, corrupt weights), and marking the files broken
+        would keep them from being retried once it works again.
+        """
+        try:
+            encoder.encode(kind, [_probe_input(kind, encoder)])
+        except Exception as exc:
+            raise EncoderError(
+                f"{encoder.name} cannot encode {kind} ({batch_error}); the files it was "
+                "working on stay pending and the next index redoes them"
+            ) from exc
+        log.warning("%s failed on a batch of %d; encoding one by one", encoder.name, len(batch))
+        results = []
+        for entry in batch:
+            try:
+                one = encoder.encode(kind, [entry[2]])
+                results.append((entry, {s: v[0] for s, v in one.items()}))
+            except ModelUnavailableError:
+                raise
+            except Exception as exc:
+                entry[0].failure = entry[0].failure or f"{encoder.name} could not encode it: {exc}"
+                results.append((entry, {}))
+        return results
+
+    def _check_done(self, state: _FileState) -> None:
         if state.decoded and state.pending == 0:
-            self._finish(state)
+            self._done(state)
 
-    def _finish(self, state: _FileState) -> None:
-        if state.finished:
+    def _done(self, state: _FileState) -> None:
+        if state.done:
             return
-        state.finished = True
+        state.done = True
         self.states.pop(state.task.file_id, None)
-        self.finished.append(state)
+        self.to_commit.append(state)
         self.done_files += 1
         self._emit(str(state.task.path))
-        points = sum(len(s.vectors) for s in self.finished)
-        if len(self.finished) >= COMMIT_EVERY_FILES or points >= COMMIT_EVERY_POINTS:
+        points = sum(len(s.vectors) for s in self.to_commit)
+        if len(self.to_commit) >= COMMIT_EVERY_FILES or points >= COMMIT_EVERY_POINTS:
             self._commit()
 
     def _commit(self) -> None:
-        """Store the vectors of finished files, then mark them indexed in the catalog."""
-        if not self.finished:
+        """Store the vectors of finished files, then record them in the catalog."""
+        if not self.to_commit:
             return
-        finished, self.finished = self.finished, []
-        done, failed, points = [], [], []
-        extended, updates = [], []
-        for state in finished:
+        batch, self.to_commit = self.to_commit, []
+        done, failed, points, updates, extended = [], [], [], [], []
+        for state in batch:
             task = state.task
-            if task.only is not None:
-                self._collect_extension(state, extended, updates)
-                continue
-            if state.failure is None and not state.vectors:
-                state.failure = f"no encoder in this library's profiles reads {task.modality}"
             if state.failure:
-                failed.append((task.file_id, state.digest, state.failure))
                 self.report.errors.append(FileError(str(task.path), state.failure))
+                if task.only is None:  # an extension that fails keeps what the file had
+                    failed.append((task.file_id, state.digest, state.failure))
+                continue
+            if task.only is not None:
+                existing = self.library.catalog.segment_indexes(task.file_id)
+                new = [s for s in state.segments if s.index not in existing and state.vectors.get(s.index)]
+                updates += [(segment_id(task.file_id, i), v) for i, v in state.vectors.items()
+                            if i in existing and v]
+                points += [self._point(task, s, state.vectors[s.index]) for s in new]
+                extended.append((task.file_id, new))
                 continue
             kept = [s for s in state.segments if state.vectors.get(s.index)]
-            for s in kept:
-                sid = segment_id(task.file_id, s.index)
-                points.append(StoredPoint(sid, state.vectors[s.index], {
-                    "item_id": task.item_id, "segment_id": sid, "file_id": task.file_id,
-                    "modality": task.modality, "start": s.start, "end": s.end, "labels": [],
-                }))
+            points += [self._point(task, s, state.vectors[s.index]) for s in kept]
             done.append((task.file_id, state.digest or "", kept))
             self.report.segments += len(kept)
+            self.report.without_vectors += not kept
         self.library.store.upsert(points)
         self.library.store.update_vectors(updates)
         self.library.catalog.finish_files(done, failed, spaces=self.spaces)
-        self.library.catalog.add_spaces(extended, self.spaces)
+        for file_id, new in extended:
+            self.library.catalog.add_segments(file_id, new)
+        self.library.catalog.add_spaces([f for f, _ in extended], self.spaces)
         self.report.indexed += len(done)
         self.report.extended += len(extended)
 
-    def _collect_extension(self, state: _FileState, extended: list, updates: list) -> None:
-        """An unchanged file's new vectors go onto its existing points; nothing else moves.
-
-        If it cannot be read now, its vectors stay as they are and the next job retries.
-        """
-        task = state.task
-        if state.failure:
-            self.report.errors.append(FileError(str(task.path), state.failure))
-            return
-        existing = self.library.catalog.segment_indexes(task.file_id)
-        for index, vectors in state.vectors.items():
-            if index in existing and vectors:
-                updates.append((segment_id(task.file_id, index), vectors))
-        extended.append(task.file_id)
+    @staticmethod
+    def _point(task: Task, seg: NewSegment, vectors: dict[str, np.ndarray]) -> StoredPoint:
+        sid = segment_id(task.file_id, seg.index)
+        return StoredPoint(sid, vectors, {
+            "item_id": task.item_id, "segment_id": sid, "file_id": task.file_id,
+            "modality": task.modality, "start": seg.start, "end": seg.end, "labels": [],
+        })
 
     def _emit(self, message: str) -> None:
-        errors = len(self.report.errors) + sum(1 for s in self.finished if s.failure)
+        errors = len(self.report.errors) + sum(1 for s in self.to_commit if s.failure)
         self.progress(Progress(self.done_files, self.total, message, errors))

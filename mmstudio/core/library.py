@@ -105,7 +105,8 @@ def _lock_fd(fd: int) -> None:
 
 def _read_pid(fd: int) -> int | None:
     try:
-        text = os.pread(fd, 32, 0).decode().strip()
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 32).decode().strip()
         return int(text) if text else None
     except (OSError, ValueError):
         return None
@@ -116,12 +117,19 @@ class Library:
 
     def __init__(self, path: Path | str | None = None, *, create: bool = True) -> None:
         self.path = Path(path).expanduser().resolve() if path else default_library_path()
-        if not self.path.exists():
-            if not create:
-                raise MmstudioError(f"no library at {self.path}; index something into it first")
-            self.path.mkdir(parents=True)
-        elif not self.path.is_dir():
+        if self.path.exists() and not self.path.is_dir():
             raise MmstudioError(f"{self.path} is a file, not a library folder")
+        is_library = any((self.path / n).exists() for n in ("catalog.sqlite", "settings.json"))
+        if not create and not is_library:
+            raise MmstudioError(f"no library at {self.path}; index something into it first")
+        if create and not is_library and self.path.exists() and any(
+            p.name not in ("library.lock",) for p in self.path.iterdir()
+        ):
+            raise MmstudioError(
+                f"{self.path} is a folder with other files in it, not a library; "
+                "give an empty or new folder for the library"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
         self._lock = _LockFile(self.path / "library.lock")
         self._lock.acquire()
         try:

@@ -23,13 +23,15 @@ from mmstudio.core.errors import MediaError, MmstudioError
 from mmstudio.core.library import Library
 from mmstudio.core.segments import MODALITIES
 from mmstudio.encoders.base import Encoder, l2_normalise
+from mmstudio.encoders.profiles import audio_rate
 
 RRF_K = 60
 # Segments fetched per space for each result asked: items with many segments (a long
 # video) take several hits, so ask for more than the items wanted.
 OVERFETCH = 10
 MAX_FETCH = 2000
-# A file used as a query is summarised by at most this many segments per kind.
+# A file used as a query is summarised by at most this many segments per kind, drawn
+# evenly at random from the whole file (reservoir sampling), in their order.
 MAX_QUERY_SEGMENTS = 32
 
 
@@ -89,16 +91,11 @@ def encode_query(
             raise MediaError(path, "not found")
         if media.modality_of(path) is None:
             raise MediaError(path, "not a file type mmstudio reads")
-        by_kind = defaultdict(list)
-        for seg in media.decode(path, options or media.DecodeOptions(audio_rate=_rate(encoders))):
-            by_kind[seg.kind].append(seg.data)
-            if sum(len(v) for v in by_kind.values()) >= 8 * MAX_QUERY_SEGMENTS:
-                break
+        by_kind = _sample_segments(
+            media.decode(path, options or media.DecodeOptions(audio_rate=audio_rate(encoders)))
+        )
     sums: dict[str, list[np.ndarray]] = defaultdict(list)
     for kind, items in by_kind.items():
-        if len(items) > MAX_QUERY_SEGMENTS:
-            picks = np.linspace(0, len(items) - 1, MAX_QUERY_SEGMENTS).round().astype(int)
-            items = [items[i] for i in picks]
         for encoder in encoders:
             if kind in encoder.routes:
                 for space, vectors in encoder.encode(kind, items).items():
@@ -111,9 +108,20 @@ def encode_query(
     }
 
 
-def _rate(encoders: Sequence[Encoder]) -> int:
-    rates = [int(getattr(e, "sample_rate", 16000)) for e in encoders if "audio" in e.routes]
-    return max(rates, default=16000)
+def _sample_segments(segments, k: int = MAX_QUERY_SEGMENTS, seed: int = 0) -> dict[str, list]:
+    """Up to k segments per kind from anywhere in the file, kept in file order."""
+    rng = np.random.default_rng(seed)
+    kept: dict[str, list[tuple[int, object]]] = defaultdict(list)
+    seen: dict[str, int] = defaultdict(int)
+    for seg in segments:
+        n = seen[seg.kind]
+        seen[seg.kind] += 1
+        if n < k:
+            kept[seg.kind].append((n, seg.data))
+        elif (j := int(rng.integers(0, n + 1))) < k:
+            kept[seg.kind][j] = (n, seg.data)
+    return {kind: [data for _, data in sorted(items, key=lambda p: p[0])]
+            for kind, items in kept.items()}
 
 
 def search(

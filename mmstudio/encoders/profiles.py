@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from mmstudio.core.errors import MmstudioError
 from mmstudio.encoders.base import Encoder
@@ -60,9 +61,12 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 def split_specs(text: str) -> list[str]:
     """A command line's `--profile a,b:model` as a list of specs (validated)."""
-    specs = [s.strip() for s in text.split(",") if s.strip()]
-    for spec in specs:
-        parse_spec(spec)
+    specs = []
+    for spec in (s.strip() for s in text.split(",") if s.strip()):
+        name, ref = parse_spec(spec)
+        if ref and Path(ref).expanduser().exists():  # a folder: remember it absolutely
+            spec = f"{name}:{Path(ref).expanduser().resolve()}"
+        specs.append(spec)
     return specs
 
 
@@ -92,3 +96,9 @@ def space_dims(encoders: Sequence[Encoder]) -> dict[str, int]:
     for encoder in encoders:
         dims.update(encoder.dims)
     return dims
+
+
+def audio_rate(encoders: Sequence[Encoder]) -> int:
+    """The rate to decode audio at: the highest any encoder wants (others resample down)."""
+    rates = [int(getattr(e, "sample_rate", 16000)) for e in encoders if "audio" in e.routes]
+    return max(rates, default=16000)

@@ -42,6 +42,8 @@ from qdrant_edge import (
     UpdateOperation,
 )
 
+from mmstudio.core.errors import MmstudioError
+
 log = logging.getLogger(__name__)
 
 HNSW_M = 32
@@ -111,8 +113,9 @@ class EdgeStore:
             for name, dim in dims.items():
                 if name in self._dims:
                     if self._dims[name] != dim:
-                        raise ValueError(
-                            f"space {name!r} holds {self._dims[name]}-d vectors, not {dim}-d"
+                        raise MmstudioError(
+                            f"space {name!r} in this library holds {self._dims[name]}-d vectors, "
+                            f"but the encoder writes {dim}-d: two models share one space name"
                         )
                     continue
                 self._shard.update(UpdateOperation.create_dense_vector(name, dim, Distance.Cosine))
@@ -137,6 +140,8 @@ class EdgeStore:
 
     def update_vectors(self, points: Sequence[tuple[int, Mapping[str, np.ndarray]]]) -> None:
         """Add or replace some named vectors of existing points, keeping the others."""
+        if points and self._shard is None:
+            raise RuntimeError("declare the spaces (ensure_spaces) before writing vectors")
         with self._lock:
             for lo in range(0, len(points), UPSERT_BATCH):
                 batch = [
