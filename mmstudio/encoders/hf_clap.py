@@ -28,7 +28,7 @@ from mmstudio.encoders.base import l2_normalise
 from mmstudio.encoders.hf_clip import HFEncoder, pooled, weighted_mean
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 
 #: caption length CLAP was trained with
@@ -43,6 +43,8 @@ class ClapEncoder(HFEncoder):
     sample_rate: the rate the model hears (feature extractor's sampling_rate).
     window_seconds: the longest audio one forward pass takes (max_length_s).
     """
+
+    processor_class = "AutoFeatureExtractor"
 
     def __init__(self, ref: str = "laion/clap-htsat-unfused", device: str = "auto",
                  batch_size: int | None = None,
@@ -67,7 +69,6 @@ class ClapEncoder(HFEncoder):
         features = self._read_preprocessor_config()
         self.sample_rate = int(features.get("sampling_rate", 48_000))
         self.window_seconds = float(features.get("max_length_s", 10))
-        self._feature_extractor: Any = None
 
     def _read_preprocessor_config(self) -> dict[str, Any]:
         path = self.folder / "preprocessor_config.json"
@@ -85,22 +86,7 @@ class ClapEncoder(HFEncoder):
     @property
     def feature_extractor(self) -> Any:
         """The checkpoint's ClapFeatureExtractor (log-mel spectrogram)."""
-        self.load()
-        return self._feature_extractor
-
-    @property
-    def processor(self) -> Any:
-        """Alias of `feature_extractor`: what turns this encoder's audio into tensors."""
-        return self.feature_extractor
-
-    def _load_parts(self, dtype: torch.dtype) -> tuple[Any, Any]:
-        from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer
-
-        local = dict(local_files_only=True, trust_remote_code=False)
-        tokenizer = AutoTokenizer.from_pretrained(self.folder, **local)
-        self._feature_extractor = AutoFeatureExtractor.from_pretrained(self.folder, **local)
-        model = AutoModel.from_pretrained(self.folder, **self._from_pretrained_kwargs(dtype))
-        return tokenizer, model
+        return self.processor
 
     # ------------------------------------------------------------------- audio
 
@@ -126,7 +112,7 @@ class ClapEncoder(HFEncoder):
         import torch
 
         self.load()
-        extractor = self._feature_extractor
+        extractor = self._processor
         inputs = dict(extractor(
             [np.asarray(p, dtype=np.float64) for p in pieces],
             sampling_rate=self.sample_rate,

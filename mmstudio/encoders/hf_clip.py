@@ -143,9 +143,12 @@ def pooled(output: Any) -> torch.Tensor:
 class HFEncoder:
     """Lazy, thread-safe loading and batched running of a transformers dual encoder.
 
-    Subclasses set `routes` and the text settings in __init__, and implement
-    `_load_parts` (tokenizer, the other modality's processor, model) and `_encode_media`.
+    Subclasses set `routes`, the text settings and `processor_class` (the transformers
+    Auto class of their other modality's processor), and implement `_encode_media`.
     """
+
+    #: "AutoImageProcessor" (CLIP, SigLIP) or "AutoFeatureExtractor" (CLAP)
+    processor_class: str
 
     name: str
     dims: dict[str, int]
@@ -175,6 +178,7 @@ class HFEncoder:
         self._lock = threading.RLock()
         self._model: Any = None
         self._tokenizer: Any = None
+        self._processor: Any = None
         self._layout: WindowLayout | None = None
 
     # ----------------------------------------------------------------- loading
@@ -193,6 +197,12 @@ class HFEncoder:
     def tokenizer(self) -> Any:
         self.load()
         return self._tokenizer
+
+    @property
+    def processor(self) -> Any:
+        """What turns this encoder's images or audio into tensors (the checkpoint's own)."""
+        self.load()
+        return self._processor
 
     def load(self) -> None:
         """Load tokenizer, processor and weights once; later calls return at once."""
@@ -229,7 +239,16 @@ class HFEncoder:
             self._model = model  # last: `loaded` turns true only when all is ready
 
     def _load_parts(self, dtype: torch.dtype) -> tuple[Any, Any]:
-        raise NotImplementedError
+        import transformers
+
+        local = dict(local_files_only=True, trust_remote_code=False)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(self.folder, **local)
+        auto_processor = getattr(transformers, self.processor_class)
+        self._processor = auto_processor.from_pretrained(self.folder, **local)
+        model = transformers.AutoModel.from_pretrained(
+            self.folder, **self._from_pretrained_kwargs(dtype)
+        )
+        return tokenizer, model
 
     def _from_pretrained_kwargs(self, dtype: torch.dtype) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(
@@ -380,6 +399,8 @@ class ClipEncoder(HFEncoder):
     None lets transformers choose (SDPA, whose weights come back as None).
     """
 
+    processor_class = "AutoImageProcessor"
+
     def __init__(self, ref: str, device: str = "auto", batch_size: int | None = None,
                  attn_implementation: str | None = None) -> None:
         super().__init__(ref, device, batch_size, attn_implementation)
@@ -397,34 +418,18 @@ class ClipEncoder(HFEncoder):
         siglip = self.model_type != "clip"
         self.pad_to_limit = siglip
         self.text_attention_mask = not siglip
-        self._image_processor: Any = None
 
     @property
     def image_processor(self) -> Any:
         """The checkpoint's image processor (resize, crop, normalise)."""
-        self.load()
-        return self._image_processor
-
-    @property
-    def processor(self) -> Any:
-        """Alias of `image_processor`: what turns this encoder's images into tensors."""
-        return self.image_processor
-
-    def _load_parts(self, dtype: torch.dtype) -> tuple[Any, Any]:
-        from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
-
-        local = dict(local_files_only=True, trust_remote_code=False)
-        tokenizer = AutoTokenizer.from_pretrained(self.folder, **local)
-        self._image_processor = AutoImageProcessor.from_pretrained(self.folder, **local)
-        model = AutoModel.from_pretrained(self.folder, **self._from_pretrained_kwargs(dtype))
-        return tokenizer, model
+        return self.processor
 
     def image_inputs(self, images: Sequence[Image.Image]) -> dict[str, Any]:
         """Model inputs for images, on the model's device: pixel_values (and, for SigLIP 2
         NaFlex, pixel_attention_mask and spatial_shapes)."""
         self.load()
         rgb = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
-        return self._to_device(dict(self._image_processor(images=rgb, return_tensors="pt")))
+        return self._to_device(dict(self._processor(images=rgb, return_tensors="pt")))
 
     def _encode_media(self, kind: str, items: list[Any]) -> np.ndarray:
         return self._run("image", self._encode_images, items)
