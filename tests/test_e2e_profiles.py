@@ -94,3 +94,20 @@ def test_cli_remembers_profiles_and_models(tmp_path, tiny, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["store"]["vectors_per_space"]["tiny-clip"] > 0
     assert info["store"]["vectors_per_space"]["tiny-clap"] > 0
+
+
+def test_two_models_never_share_a_space(tmp_path, tiny):
+    import shutil
+
+    from mmstudio.core.errors import MmstudioError
+
+    other = tmp_path / "elsewhere" / "tiny-clip"  # same folder name, another model
+    shutil.copytree(tiny["clip"], other)
+    with Library(tmp_path / "lib") as lib:
+        lib.add_profiles([f"clip:{tiny['clip']}"])
+        lib.encoders()
+        assert lib.settings.spaces["tiny-clip"] == str(tiny["clip"])
+        with pytest.raises(MmstudioError, match="would write into it too"):
+            lib.encoders(profiles=["starter", f"clip:{other}"])
+    settings = json.loads((tmp_path / "lib" / "settings.json").read_text())
+    assert settings["spaces"]["starter"] == "starter"

@@ -45,6 +45,8 @@ class Settings:
     models: dict[str, str] = field(default_factory=dict)
     #: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:1", "mps"
     device: str = "auto"
+    #: space -> the model that writes it: one space never mixes two models' vectors
+    spaces: dict[str, str] = field(default_factory=dict)
     frames_per_second: float = 1.0
     store: str = "edge"
 
@@ -161,8 +163,33 @@ class Library:
         """The encoders of this library's profiles (or of the given ones)."""
         from mmstudio.encoders.profiles import load_profiles
 
-        return load_profiles(profiles or self.settings.profiles, device or self.settings.device,
-                             self.settings.models)
+        encoders = load_profiles(profiles or self.settings.profiles,
+                                 device or self.settings.device, self.settings.models)
+        self._claim_spaces(encoders)
+        return encoders
+
+    def _claim_spaces(self, encoders: list) -> None:
+        """Record which model writes each space; refuse a second model in one space.
+
+        A space is named after its checkpoint (`.../final` and `.../other/final` both
+        make `final`): vectors of two models in one space would be compared as if alike.
+        """
+        owners = self.settings.spaces
+        claimed = False
+        for encoder in encoders:
+            model = str(getattr(encoder, "ref", None) or "starter")
+            for space in encoder.dims:
+                if space not in owners:
+                    owners[space] = model
+                    claimed = True
+                elif owners[space] != model:
+                    raise MmstudioError(
+                        f"space {space!r} of this library holds vectors of {owners[space]}; "
+                        f"{model} would write into it too. Give that model's folder another "
+                        "name (a space is named after its model)."
+                    )
+        if claimed:
+            self.save_settings()
 
     def info(self) -> dict[str, object]:
         counts = self.catalog.counts()
