@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -55,15 +54,6 @@ def default_batch_size(device: str, kind: str) -> int:
     if device == "cpu":
         return {"text": 32, "image": 16, "audio": 8}.get(kind, 16)
     return {"text": 256, "image": 128, "audio": 64}.get(kind, 64)
-
-
-def configure_cpu_threads() -> None:
-    """Use the machine's cores for intra-op work, but leave inter-op pools small."""
-    import torch
-
-    cores = os.cpu_count() or 1
-    if torch.get_num_threads() != cores:
-        torch.set_num_threads(cores)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
