@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m tests.bench [--only ingest,search] [--quick] [--out DIR]`.
+"""Run the benchmarks: `python -m tests.bench [--only ingest,search] [--quick] [--out DIR] [--device cuda]`.
 
 Prints one table per benchmark with its targets (PASS/FAIL) and writes one JSON file
 per benchmark plus summary.json (machine info included) into the out folder. The exit
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import logging
 import os
 import sys
@@ -22,7 +23,7 @@ from tests.bench.report import BenchResult, machine_info, write_json
 
 log = logging.getLogger("tests.bench")
 
-BENCHMARKS = ("ingest", "search", "memory")
+BENCHMARKS = ("ingest", "search", "memory", "encoders")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a fast check")
     parser.add_argument("--out", type=Path, default=Path("bench-results"),
                         help="folder for the JSON results (default: bench-results/)")
+    parser.add_argument("--device", default="cpu",
+                        help="where benchmarks that take one run their encoders: cpu, cuda, "
+                             "cuda:N, mps (default: cpu)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the engine too")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -43,10 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_one(name: str, quick: bool) -> BenchResult:
+def run_one(name: str, quick: bool, device: str = "cpu") -> BenchResult:
     module = importlib.import_module(f"tests.bench.{name}")
+    kwargs = {"device": device} if "device" in inspect.signature(module.run).parameters else {}
     with tempfile.TemporaryDirectory(prefix=f"mmstudio-bench-{name}-") as tmp:
-        return module.run(quick, Path(tmp))
+        return module.run(quick, Path(tmp), **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only:
         log.info("running %s%s", name, " (quick)" if args.quick else "")
         try:
-            result = run_one(name, args.quick)
+            result = run_one(name, args.quick, args.device)
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
             log.exception("benchmark %s crashed", name)
             summary["benchmarks"][name] = {"crashed": f"{type(exc).__name__}: {exc}"}
