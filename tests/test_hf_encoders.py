@@ -402,3 +402,11 @@ def test_clap_windows_of_any_length(tiny):
     per_piece = enc.encode("audio", [Audio(p, 48_000) for p in pieces])[enc.space]
     np.testing.assert_allclose(first[2], l2_normalise(per_piece.sum(0, keepdims=True))[0],
                                atol=1e-5)
+
+
+def test_ingest_batch_size_follows_the_device(tiny):
+    enc = ClipEncoder(str(tiny["clip"]), device="cpu")
+    assert enc.batch_size == 32  # before loading: no device yet
+    enc.encode("text", ["a cat"])
+    assert enc.batch_size == max(enc.batch_sizes.values()) == 32  # CPU defaults: 32 text
+    assert ClipEncoder(str(tiny["clip"]), device="cpu", batch_size=8).batch_size == 8

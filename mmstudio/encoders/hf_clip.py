@@ -188,6 +188,14 @@ class HFEncoder:
         return self._model is not None
 
     @property
+    def batch_size(self) -> int:
+        """How many inputs the ingest hands over per call: the device's batch size once
+        loaded (so a GPU gets its large batches), the asked-for size or 32 before."""
+        if self.batch_sizes:
+            return max(self.batch_sizes.values())
+        return self._batch_size or 32
+
+    @property
     def model(self) -> Any:
         """The transformers model, in eval mode on `device` (loads it)."""
         self.load()
