@@ -1,0 +1,179 @@
+"""Run core jobs off the GUI thread and turn their callbacks into Qt signals.
+
+A job is a plain core function taking `progress` and `cancel` keyword arguments
+(ingest.index, thumbnails, search...). `Job` wraps one call; the pool runs its bound
+`run` method (Qt owns the runnable it makes for it, and the bound method keeps the
+Job alive until `run` returns: a QRunnable subclass freed by Python while its pool
+thread is still finishing crashes the process). Its signals live on a separate
+QObject created on the GUI thread, so slots run there (queued connections) and
+workers never touch widgets. Progress is
+throttled: a job reporting thousands of files does not flood the event loop.
+
+`TaskSlot` gives a panel one task at a time: starting a new task cancels the one
+running (a new search supersedes the stale one), and results of a cancelled task are
+never delivered. `shutdown()` cancels and waits, for when the panel closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal, Slot
+
+from mmstudio.core.errors import Cancelled, MmstudioError
+from mmstudio.core.jobs import CancelToken, Progress
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.05  # seconds between progress signals (at most ~20 per second)
+
+
+class JobSignals(QObject):
+    started = Signal()
+    progress = Signal(object)  # Progress
+    result = Signal(object)  # what the job returned
+    failed = Signal(str)  # a message for the user (the traceback goes to the log)
+    cancelled = Signal()
+    finished = Signal()  # always last, whatever happened
+
+
+class Job:
+    """One call of `fn(*args, progress=..., cancel=..., **kwargs)` on the thread pool."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.cancel = CancelToken()
+        self.signals = JobSignals()
+        self._last_progress = 0.0
+
+    def _progress(self, progress: Progress) -> None:
+        if self.cancel.cancelled:
+            raise Cancelled("cancelled")
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_INTERVAL or progress.done >= progress.total > 0:
+            self._last_progress = now
+            self.signals.progress.emit(progress)
+
+    def run(self) -> None:  # on a pool thread
+        self.signals.started.emit()
+        try:
+            value = self.fn(*self.args, progress=self._progress, cancel=self.cancel, **self.kwargs)
+        except Cancelled:
+            self.signals.cancelled.emit()
+        except MmstudioError as exc:
+            self.signals.failed.emit(str(exc))
+        except Exception as exc:  # a bug: the user gets a sentence, the log the details
+            log.error("job %s failed:\n%s", getattr(self.fn, "__name__", self.fn),
+                      traceback.format_exc())
+            self.signals.failed.emit(f"unexpected error: {exc}")
+        else:
+            if self.cancel.cancelled:
+                self.signals.cancelled.emit()
+            else:
+                self.signals.result.emit(value)
+        finally:
+            self.signals.finished.emit()
+
+
+class _Relay(QObject):
+    """Forwards one job's signals to its slot, on the GUI thread, if it is still current."""
+
+    def __init__(self, slot: TaskSlot, job: Job) -> None:
+        super().__init__(slot)  # lives on the slot's (GUI) thread: connections are queued
+        self.slot, self.job = slot, job
+        job.signals.progress.connect(self.on_progress)
+        job.signals.result.connect(self.on_result)
+        job.signals.failed.connect(self.on_failed)
+        job.signals.cancelled.connect(self.on_cancelled)
+        job.signals.finished.connect(self.on_finished)
+
+    @Slot(object)
+    def on_progress(self, progress: Progress) -> None:
+        if self.slot.current is self.job:
+            self.slot.progress.emit(progress)
+
+    @Slot(object)
+    def on_result(self, value: object) -> None:
+        if self.slot.current is self.job:
+            self.slot.result.emit(value)
+
+    @Slot(str)
+    def on_failed(self, message: str) -> None:
+        if self.slot.current is self.job:
+            self.slot.failed.emit(message)
+
+    @Slot()
+    def on_cancelled(self) -> None:
+        self.slot.cancelled.emit()
+
+    @Slot()
+    def on_finished(self) -> None:
+        self.slot._finished(self)
+
+
+class TaskSlot(QObject):
+    """One running task per owner (a panel); a new one cancels the previous.
+
+    Connect to the slot's own signals: they carry only the current task's progress,
+    result or failure, on the GUI thread. A superseded task's result never arrives.
+    """
+
+    progress = Signal(object)
+    result = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    idle = Signal()  # no task of this slot is running any more
+
+    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+        super().__init__(parent)
+        self.pool = pool or QThreadPool.globalInstance()
+        self.current: Job | None = None
+        self._relays: set[_Relay] = set()  # jobs still running
+        # finished jobs' relays, released on the next start: never from inside their
+        # own slot (deleting a QObject there, or queueing its deletion while the
+        # owner may go away first, crashes PySide)
+        self._spent: list[_Relay] = []
+
+    def start(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
+        """Cancel the running task (its result will not arrive) and start this one."""
+        self.cancel()
+        for relay in self._spent:
+            relay.setParent(None)  # Python owns it now and frees it here
+        self._spent.clear()
+        job = Job(fn, *args, **kwargs)
+        self.current = job
+        self._relays.add(_Relay(self, job))
+        self.pool.start(job.run)
+        return job
+
+    def cancel(self) -> None:
+        if self.current is not None:
+            self.current.cancel.cancel()
+            self.current = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._relays)
+
+    def _finished(self, relay: _Relay) -> None:
+        self._relays.discard(relay)
+        self._spent.append(relay)
+        if self.current is relay.job:
+            self.current = None
+        if not self._relays:
+            self.idle.emit()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel everything this slot started and wait for it to stop (panel closing)."""
+        for relay in list(self._relays):
+            relay.job.cancel.cancel()
+        self.current = None
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self._relays and time.monotonic() < deadline:
+            self.pool.waitForDone(20)
+            QCoreApplication.processEvents()  # deliver `finished` so relays leave
+        return not self._relays
