@@ -583,13 +583,13 @@ def run(quick: bool, workdir: Path, device: str = "cpu") -> BenchResult:
     if bad:
         notes.append(f"index() did not index every file cleanly for: {', '.join(bad)}")
 
-    return EncodersResult(
+    return BenchResult(
         name=NAME,
         title="encoder throughput by batch size; ingest efficiency per profile",
         params={"device": device, "batches": "/".join(map(str, batches)), "images": n_images,
                 "wavs": n_wavs, "repeats": repeats},
         table=table,
-        ingest_table=ingest_table,
+        extra_tables={"ingest": ingest_table},
         targets=targets,
         notes=notes,
         data={
@@ -616,26 +616,4 @@ def run(quick: bool, workdir: Path, device: str = "cpu") -> BenchResult:
         seconds=time.perf_counter() - started,
     )
 
-
-@dataclass
-class EncodersResult(BenchResult):
-    """A BenchResult with a second table: ingest efficiency under the throughput one."""
-
-    ingest_table: Table = field(default_factory=lambda: Table([]))
-
-    def render(self) -> str:
-        params = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        parts = [f"== {self.name}: {self.title} ({params}; {self.seconds:.0f} s)",
-                 self.table.render(), "", self.ingest_table.render()]
-        if self.targets:
-            parts.append("\n".join(t.line() for t in self.targets))
-        if self.notes:
-            parts.append("\n".join(f"note: {n}" for n in self.notes))
-        return "\n".join(parts) + "\n"
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["ingest_table"] = {"columns": self.ingest_table.columns,
-                               "rows": self.ingest_table.rows}
-        return out
 

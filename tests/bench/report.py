@@ -74,6 +74,8 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: further tables printed under the main one, by name (JSON: "<name>_table")
+    extra_tables: dict[str, Table] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -82,6 +84,7 @@ class BenchResult:
     def render(self) -> str:
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
         parts = [f"== {self.name}: {self.title} ({params}; {self.seconds:.0f} s)", self.table.render()]
+        parts += [t.render() for t in self.extra_tables.values()]
         if self.targets:
             parts.append("\n".join(t.line() for t in self.targets))
         if self.notes:
@@ -99,6 +102,8 @@ class BenchResult:
             "table": {"columns": self.table.columns, "rows": self.table.rows},
             "notes": self.notes,
             "data": self.data,
+            **{f"{name}_table": {"columns": t.columns, "rows": t.rows}
+               for name, t in self.extra_tables.items()},
         }
 
 
