@@ -283,7 +283,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     base = Path(platformdirs.user_data_dir("mmstudio"))
     media_dir = make_sample_library(base / "sample-media")
-    args.library = args.library or base / "libraries" / "sample"
+    args.library = getattr(args, "library", None) or base / "libraries" / "sample"
     print(f"sample media: {media_dir}\nlibrary: {args.library}\n(the desktop window is on its way;"
           " this is the engine it will use)\n")
     with _open(args) as library:

@@ -105,3 +105,16 @@ def test_cli_index_and_search_json(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["files_by_modality"]["video"] == 1
     assert set(info["store"]["vectors_per_space"]) == {"starter", "starter-image", "starter-audio"}
+
+
+def test_mmstudio_with_no_arguments_runs_the_demo(tmp_path, capsys, monkeypatch):
+    """`make run` until the window lands: sample media, index, four searches."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert "27 files indexed" in out and "0 errors" in out
+    blocks = out.split("query: ")[1:]
+    assert len(blocks) == 4
+    firsts = [b.splitlines()[1] for b in blocks]
+    assert "cats.txt" in firsts[0] and "music.txt" in firsts[1]  # text finds its text
+    assert "stripes-0.png" in firsts[2] and "chirp.wav" in firsts[3]  # files find themselves
