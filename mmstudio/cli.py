@@ -124,6 +124,9 @@ def cmd_index(args: argparse.Namespace) -> int:
             profiles = library.settings.profiles + [p for p in specs
                                                     if p not in library.settings.profiles]
             encoders = library.encoders(profiles=profiles, device=args.device)
+            if specs:  # a model that cannot load must not be remembered
+                for encoder in library.encoders(profiles=specs, device=args.device):
+                    getattr(encoder, "load", lambda: None)()
             library.add_profiles(specs)
             with _ProgressBar(enabled=not args.json) as bar:
                 report = index(library, args.paths, encoders=encoders, progress=bar.update,
@@ -248,10 +251,13 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{library.path}: profile {profile} uses {ref}; "
                   f"profiles {', '.join(library.settings.profiles)}")
         return 0
-    chosen: dict[str, str] = {}
-    if args.library or _default_library_exists():
-        with _open(args, create=False) as library:
-            chosen = dict(library.settings.models)
+    from mmstudio.core.library import Settings, default_library_path
+
+    folder = Path(args.library).expanduser() if args.library else default_library_path()
+    if args.library and not (folder / "settings.json").exists():
+        raise MmstudioError(f"no library at {folder}")
+    # settings only: no lock, so this works while the app has the library open
+    chosen = dict(Settings.load(folder / "settings.json").models)
     infos = models.list_models({ref: profile for profile, ref in chosen.items()})
     if args.json:
         print(json.dumps([{"ref": m.ref, "profile": m.profile, "on_disk": m.on_disk,
@@ -266,12 +272,6 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{m.profile:<6}{mark}   {m.ref:<40} {where}")
     print("\n* chosen by this library. Download with: mmstudio models fetch ID")
     return 0
-
-
-def _default_library_exists() -> bool:
-    from mmstudio.core.library import default_library_path
-
-    return (default_library_path() / "settings.json").exists()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

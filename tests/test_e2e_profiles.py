@@ -104,10 +104,36 @@ def test_two_models_never_share_a_space(tmp_path, tiny):
     other = tmp_path / "elsewhere" / "tiny-clip"  # same folder name, another model
     shutil.copytree(tiny["clip"], other)
     with Library(tmp_path / "lib") as lib:
-        lib.add_profiles([f"clip:{tiny['clip']}"])
-        lib.encoders()
+        lib.claim_spaces(lib.encoders(profiles=["starter", f"clip:{tiny['clip']}"]))
         assert lib.settings.spaces["tiny-clip"] == str(tiny["clip"])
+        second = lib.encoders(profiles=["starter", f"clip:{other}"])  # a search claims nothing
         with pytest.raises(MmstudioError, match="would write into it too"):
-            lib.encoders(profiles=["starter", f"clip:{other}"])
+            lib.claim_spaces(second)
+        assert lib.settings.spaces["tiny-clip"] == str(tiny["clip"])  # unchanged by the refusal
     settings = json.loads((tmp_path / "lib" / "settings.json").read_text())
     assert settings["spaces"]["starter"] == "starter"
+
+
+def test_a_model_that_cannot_load_is_not_remembered(tmp_path, tiny, capsys):
+    import shutil
+
+    broken = tmp_path / "broken-clip"
+    shutil.copytree(tiny["clip"], broken)
+    for weights in broken.glob("*.safetensors"):
+        weights.unlink()
+    lib = str(tmp_path / "lib")
+    (tmp_path / "media").mkdir()
+    assert cli.main(["index", str(tmp_path / "media"), "--library", lib,
+                     "--profile", f"clip:{broken}"]) == 2
+    assert "cannot be loaded" in capsys.readouterr().err
+    settings = json.loads((tmp_path / "lib" / "settings.json").read_text())
+    assert settings["profiles"] == ["starter"] and "broken-clip" not in settings["spaces"]
+
+
+def test_a_cached_snapshot_folder_is_the_same_model_as_its_id():
+    from mmstudio.encoders.models import canonical, space_name
+
+    folder = "/home/u/.cache/huggingface/hub/models--openai--clip-vit-base-patch32/snapshots/3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"
+    assert canonical(folder) == "openai/clip-vit-base-patch32"
+    assert space_name(folder) == space_name("openai/clip-vit-base-patch32") == "clip-vit-base-patch32"
+    assert canonical("/models/my-clip") == "/models/my-clip"

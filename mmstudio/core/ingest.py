@@ -78,6 +78,7 @@ def index(
     cancel = cancel or CancelToken()
     encoders = list(encoders) if encoders is not None else library.encoders()
     dims = space_dims(encoders)
+    library.claim_spaces(encoders)  # one space never takes two models' vectors
     library.store.ensure_spaces(dims)
     options = options or media.DecodeOptions(
         frames_per_second=library.settings.frames_per_second, audio_rate=audio_rate(encoders)

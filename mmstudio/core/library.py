@@ -163,21 +163,22 @@ class Library:
         """The encoders of this library's profiles (or of the given ones)."""
         from mmstudio.encoders.profiles import load_profiles
 
-        encoders = load_profiles(profiles or self.settings.profiles,
-                                 device or self.settings.device, self.settings.models)
-        self._claim_spaces(encoders)
-        return encoders
+        return load_profiles(profiles or self.settings.profiles,
+                             device or self.settings.device, self.settings.models)
 
-    def _claim_spaces(self, encoders: list) -> None:
+    def claim_spaces(self, encoders: list) -> None:
         """Record which model writes each space; refuse a second model in one space.
 
         A space is named after its checkpoint (`.../final` and `.../other/final` both
         make `final`): vectors of two models in one space would be compared as if alike.
         """
-        owners = self.settings.spaces
+        from mmstudio.encoders.models import canonical
+
+        owners = dict(self.settings.spaces)
         claimed = False
         for encoder in encoders:
-            model = str(getattr(encoder, "ref", None) or "starter")
+            ref = getattr(encoder, "ref", None)
+            model = canonical(str(ref)) if ref else "starter"
             for space in encoder.dims:
                 if space not in owners:
                     owners[space] = model
@@ -189,6 +190,7 @@ class Library:
                         "name (a space is named after its model)."
                     )
         if claimed:
+            self.settings.spaces = owners
             self.save_settings()
 
     def info(self) -> dict[str, object]:

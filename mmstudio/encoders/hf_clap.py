@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,10 +26,6 @@ from mmstudio.core.media.audio import resample_blocks
 from mmstudio.core.segments import Audio
 from mmstudio.encoders.base import l2_normalise
 from mmstudio.encoders.hf_clip import HFEncoder, pooled, weighted_mean
-
-if TYPE_CHECKING:
-    pass
-
 
 #: caption length CLAP was trained with
 TRAINED_TEXT_TOKENS = 77

@@ -48,9 +48,18 @@ class ModelInfo:
         return self.path is not None
 
 
+_SNAPSHOT = re.compile(r"models--(?P<org>[^/\\]+?)--(?P<name>[^/\\]+)[/\\]snapshots[/\\][^/\\]+[/\\]?$")
+
+
+def canonical(ref: str) -> str:
+    """One spelling per model: a Hugging Face cache snapshot folder becomes its id."""
+    found = _SNAPSHOT.search(str(ref))
+    return f"{found['org']}/{found['name']}" if found else str(ref)
+
+
 def space_name(ref: str) -> str:
     """The space a checkpoint writes: its last path component, e.g. clip-vit-base-patch32."""
-    name = Path(str(ref).rstrip("/\\")).name.lower()
+    name = Path(canonical(ref).rstrip("/\\")).name.lower()
     return re.sub(r"[^a-z0-9._-]+", "-", name).strip("-") or "model"
 
 
@@ -64,7 +73,7 @@ def resolve(ref: str) -> Path:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelUnavailableError(f"{path} has no config.json: not a model folder")
-        return path
+        return path.resolve()
     if path.is_absolute() or str(ref).startswith((".", "~")):
         raise ModelUnavailableError(f"model folder {ref} does not exist")
     cached = _cached_snapshot(ref)

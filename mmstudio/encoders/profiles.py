@@ -79,6 +79,9 @@ def load_profiles(
 
     models: the library's chosen checkpoint per profile, for specs that name none.
     """
+    from mmstudio.encoders.device import pick_device
+
+    device = pick_device(device)  # "auto" and "cuda" share the encoders of "cuda"
     encoders: list[Encoder] = []
     for spec in specs:
         name, ref = parse_spec(spec)

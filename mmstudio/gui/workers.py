@@ -1,7 +1,8 @@
 """Run core jobs off the GUI thread and turn their callbacks into Qt signals.
 
 A job is a plain core function taking `progress` and `cancel` keyword arguments
-(ingest.index, thumbnails, search...). `Job` wraps one call; the pool runs its bound
+(ingest.index, search...; a generator such as thumbnails.thumbnails must be
+drained inside the job). `Job` wraps one call; the pool runs its bound
 `run` method (Qt owns the runnable it makes for it, and the bound method keeps the
 Job alive until `run` returns: a QRunnable subclass freed by Python while its pool
 thread is still finishing crashes the process). Its signals live on a separate
@@ -118,8 +119,10 @@ class _Relay(QObject):
 class TaskSlot(QObject):
     """One running task per owner (a panel); a new one cancels the previous.
 
-    Connect to the slot's own signals: they carry only the current task's progress,
-    result or failure, on the GUI thread. A superseded task's result never arrives.
+    Connect to the slot's own signals, delivered on the GUI thread: progress, result
+    and failed carry only the current task's (a superseded task's result never
+    arrives); cancelled is sent for any of the slot's tasks that stopped on a cancel,
+    and idle when none is running any more.
     """
 
     progress = Signal(object)
