@@ -59,3 +59,13 @@ def test_missing_model_names_the_fetch_command(tmp_path, monkeypatch):
 def test_space_names():
     assert models.space_name("openai/clip-vit-base-patch32") == "clip-vit-base-patch32"
     assert models.space_name("/models/My CLIP/") == "my-clip"
+
+
+def test_cuda_ordinal_is_checked(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert pick_device("cuda:0") == "cuda:0"
+    with pytest.raises(MmstudioError, match="1 CUDA GPU"):
+        pick_device("cuda:7")

@@ -27,8 +27,14 @@ def pick_device(preference: str = "auto") -> str:
         if mps is not None and mps.is_available():
             return "mps"
         return "cpu"
-    if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise MmstudioError(f"device {preference!r} asked for, but torch sees no CUDA GPU")
+    if preference.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise MmstudioError(f"device {preference!r} asked for, but torch sees no CUDA GPU")
+        _, _, ordinal = preference.partition(":")
+        count = torch.cuda.device_count()
+        if ordinal and (not ordinal.isdigit() or int(ordinal) >= count):
+            raise MmstudioError(f"device {preference!r} asked for, but this machine has "
+                                f"{count} CUDA GPU(s): cuda:0 to cuda:{count - 1}")
     if preference == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
