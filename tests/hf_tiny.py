@@ -43,6 +43,11 @@ def _train(tokenizer: Tokenizer, trainer: trainers.Trainer) -> Tokenizer:
     return tokenizer
 
 
+def _merges(state: dict) -> list[tuple[str, ...]]:
+    """A trained BPE's merges as pairs (the JSON holds lists or "a b" strings by version)."""
+    return [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+
+
 def _save_model(model: torch.nn.Module, folder: Path) -> None:
     model.save_pretrained(folder, safe_serialization=True)
 
@@ -69,7 +74,7 @@ def make_tiny_clip(folder: str | Path) -> Path:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     ))
     state = json.loads(bpe.to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    merges = _merges(state)
     tokenizer = CLIPTokenizer(vocab=state["vocab"], merges=merges, model_max_length=77)
     tokenizer.save_pretrained(folder)
 
@@ -160,7 +165,7 @@ def make_tiny_siglip2(folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tok = _metaspace_tokenizer(eos="<eos>", pad="<pad>", unk="<unk>", extra=["<bos>", "<mask>"])
     state = json.loads(tok.to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    merges = _merges(state)
     tokenizer = Siglip2Tokenizer(vocab=state["vocab"], merges=merges, model_max_length=64,
                                  add_bos_token=False, add_eos_token=True, padding_side="right")
     tokenizer.save_pretrained(folder)
@@ -215,7 +220,7 @@ def make_tiny_clap(folder: str | Path) -> Path:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     ))
     state = json.loads(bpe.to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    merges = _merges(state)
     tokenizer = RobertaTokenizer(vocab=state["vocab"], merges=merges, model_max_length=512)
     tokenizer.save_pretrained(folder)
 

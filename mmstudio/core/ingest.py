@@ -92,7 +92,7 @@ def index(
         report.cancelled = True
         return report
     report.added, report.updated, report.unchanged = work.added, work.updated, work.unchanged
-    report.removed = work.removed
+    report.removed = len(work.vanished)
     report.errors.extend(work.errors)
     library.store.delete_files(work.stale + work.vanished)
     library.catalog.remove_files(work.vanished)

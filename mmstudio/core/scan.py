@@ -55,7 +55,6 @@ class Plan:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
-    removed: int = 0
     errors: list[FileError] = field(default_factory=list)
     #: changed files, whose old points the caller deletes before re-encoding
     stale: list[int] = field(default_factory=list)
@@ -168,7 +167,6 @@ def plan(
         rec.id for path, rec in known.items()
         if path not in seen and not _under_any(Path(path), unreadable)
     ]
-    result.removed = len(result.vanished)
     result.stale = [rec.id for _, rec, _ in todo if rec is not None]
     result.tasks[:0] = [
         Task(*catalog.begin_file(f.path, f.modality, f.size, f.mtime_ns), f.path, f.modality,

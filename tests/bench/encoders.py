@@ -123,42 +123,37 @@ def _save(model: Any, folder: Path) -> float:
     return params
 
 
-def build_clip(folder: Path) -> Checkpoint:
-    """openai/clip-vit-base-patch32's shape: CLIPConfig's defaults."""
+def _build_dual(folder: Path, family: str, make_tiny: Any, label: str,
+                projection: bool) -> Checkpoint:
+    """A CLIP-family checkpoint at its config's default (real) size, random weights."""
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
+    import transformers
 
     t0 = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(hf_tiny.make_tiny_clip, folder)
-    config = CLIPConfig(text_config=_special_ids(tokenizer))
+    tokenizer = _tokenizer(make_tiny, folder)
+    config = getattr(transformers, f"{family}Config")(text_config=_special_ids(tokenizer))
     torch.manual_seed(0)
-    params = _save(CLIPModel(config), folder)
-    CLIPImageProcessorPil().save_pretrained(folder)  # 224 px, bicubic, OpenAI mean/std
+    params = _save(getattr(transformers, f"{family}Model")(config), folder)
+    # defaults: 224 px, bicubic; CLIP's OpenAI mean/std, SigLIP's 0.5
+    getattr(transformers, f"{family}ImageProcessorPil")().save_pretrained(folder)
     v, t = config.vision_config, config.text_config
     sizes = {"vision": f"{v.image_size}px/{v.patch_size} {v.hidden_size}x{v.num_hidden_layers}",
-             "text": f"{t.hidden_size}x{t.num_hidden_layers} vocab {t.vocab_size}",
-             "projection": config.projection_dim}
-    return Checkpoint("CLIP ViT-B/32", "clip", folder, params, sizes, time.perf_counter() - t0)
+             "text": f"{t.hidden_size}x{t.num_hidden_layers} vocab {t.vocab_size}"}
+    if projection:
+        sizes["projection"] = config.projection_dim
+    return Checkpoint(label, "clip", folder, params, sizes, time.perf_counter() - t0)
+
+
+def build_clip(folder: Path) -> Checkpoint:
+    """openai/clip-vit-base-patch32's shape: CLIPConfig's defaults."""
+    return _build_dual(folder, "CLIP", hf_tiny.make_tiny_clip, "CLIP ViT-B/32", projection=True)
 
 
 def build_siglip(folder: Path) -> Checkpoint:
     """google/siglip-base-patch16-224's shape: SiglipConfig's defaults."""
-    import torch
-    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel
-
-    t0 = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(hf_tiny.make_tiny_siglip, folder)
-    config = SiglipConfig(text_config=_special_ids(tokenizer))
-    torch.manual_seed(0)
-    params = _save(SiglipModel(config), folder)
-    SiglipImageProcessorPil().save_pretrained(folder)  # 224 x 224, bicubic, mean/std 0.5
-    v, t = config.vision_config, config.text_config
-    sizes = {"vision": f"{v.image_size}px/{v.patch_size} {v.hidden_size}x{v.num_hidden_layers}",
-             "text": f"{t.hidden_size}x{t.num_hidden_layers} vocab {t.vocab_size}"}
-    return Checkpoint("SigLIP base/16-224", "clip", folder, params, sizes,
-                      time.perf_counter() - t0)
+    return _build_dual(folder, "Siglip", hf_tiny.make_tiny_siglip, "SigLIP base/16-224",
+                       projection=False)
 
 
 def build_clap(folder: Path) -> Checkpoint:
