@@ -1,8 +1,8 @@
 """Run core jobs off the GUI thread and turn their callbacks into Qt signals.
 
 A job is a plain core function taking `progress` and `cancel` keyword arguments
-(ingest.index, search...; a generator such as thumbnails.thumbnails must be
-drained inside the job). `Job` wraps one call; the pool runs its bound
+(ingest.index, search...). A job that returns a generator streams: each item it
+yields arrives as `yielded` on the GUI thread, and a cancel is seen at the next item. `Job` wraps one call; the pool runs its bound
 `run` method (Qt owns the runnable it makes for it, and the bound method keeps the
 Job alive until `run` returns: a QRunnable subclass freed by Python while its pool
 thread is still finishing crashes the process). Its signals live on a separate
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,8 @@ PROGRESS_INTERVAL = 0.05  # seconds between progress signals (at most ~20 per se
 class JobSignals(QObject):
     started = Signal()
     progress = Signal(object)  # Progress
-    result = Signal(object)  # what the job returned
+    yielded = Signal(object)  # each item of a generator job
+    result = Signal(object)  # what the job returned (None for a generator job)
     failed = Signal(str)  # a message for the user (the traceback goes to the log)
     cancelled = Signal()
     finished = Signal()  # always last, whatever happened
@@ -45,8 +47,10 @@ class JobSignals(QObject):
 class Job:
     """One call of `fn(*args, progress=..., cancel=..., **kwargs)` on the thread pool."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, fn: Callable[..., Any], *args: Any, title: str | None = None,
+                 **kwargs: Any) -> None:
         self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.title = title or getattr(fn, "__name__", "job")  # what a jobs list shows
         self.cancel = CancelToken()
         self.signals = JobSignals()
         self._last_progress = 0.0
@@ -63,6 +67,8 @@ class Job:
         self.signals.started.emit()
         try:
             value = self.fn(*self.args, progress=self._progress, cancel=self.cancel, **self.kwargs)
+            if isinstance(value, types.GeneratorType):
+                value = self._drain(value)
         except Cancelled:
             self.signals.cancelled.emit()
         except MmstudioError as exc:
@@ -79,6 +85,15 @@ class Job:
         finally:
             self.signals.finished.emit()
 
+    def _drain(self, generator: types.GeneratorType) -> None:
+        try:
+            for item in generator:
+                if self.cancel.cancelled:
+                    break
+                self.signals.yielded.emit(item)
+        finally:
+            generator.close()
+
 
 class _Relay(QObject):
     """Forwards one job's signals to its slot, on the GUI thread, if it is still current."""
@@ -87,6 +102,7 @@ class _Relay(QObject):
         super().__init__(slot)  # lives on the slot's (GUI) thread: connections are queued
         self.slot, self.job = slot, job
         job.signals.progress.connect(self.on_progress)
+        job.signals.yielded.connect(self.on_yielded)
         job.signals.result.connect(self.on_result)
         job.signals.failed.connect(self.on_failed)
         job.signals.cancelled.connect(self.on_cancelled)
@@ -94,21 +110,31 @@ class _Relay(QObject):
 
     @Slot(object)
     def on_progress(self, progress: Progress) -> None:
+        self.slot.job_progress.emit(self.job, progress)
         if self.slot.current is self.job:
             self.slot.progress.emit(progress)
 
     @Slot(object)
-    def on_result(self, value: object) -> None:
+    def on_yielded(self, item: object) -> None:
         if self.slot.current is self.job:
+            self.slot.yielded.emit(item)
+
+    @Slot(object)
+    def on_result(self, value: object) -> None:
+        superseded = self.slot.current is not self.job
+        self.slot.job_ended.emit(self.job, "cancelled" if superseded else "done", value)
+        if not superseded:
             self.slot.result.emit(value)
 
     @Slot(str)
     def on_failed(self, message: str) -> None:
+        self.slot.job_ended.emit(self.job, "failed", message)
         if self.slot.current is self.job:
             self.slot.failed.emit(message)
 
     @Slot()
     def on_cancelled(self) -> None:
+        self.slot.job_ended.emit(self.job, "cancelled", None)
         self.slot.cancelled.emit()
 
     @Slot()
@@ -119,17 +145,22 @@ class _Relay(QObject):
 class TaskSlot(QObject):
     """One running task per owner (a panel); a new one cancels the previous.
 
-    Connect to the slot's own signals, delivered on the GUI thread: progress, result
-    and failed carry only the current task's (a superseded task's result never
+    Connect to the slot's own signals, delivered on the GUI thread: progress, yielded,
+    result and failed carry only the current task's (a superseded task's result never
     arrives); cancelled is sent for any of the slot's tasks that stopped on a cancel,
     and idle when none is running any more.
     """
 
     progress = Signal(object)
+    yielded = Signal(object)
     result = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
     idle = Signal()  # no task of this slot is running any more
+    # every task's own progress and end, superseded ones included (for a jobs list):
+    job_started = Signal(object)  # Job
+    job_progress = Signal(object, object)  # Job, Progress
+    job_ended = Signal(object, str, object)  # Job, "done" | "failed" | "cancelled", value
 
     def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
         super().__init__(parent)
@@ -141,15 +172,20 @@ class TaskSlot(QObject):
         # owner may go away first, crashes PySide)
         self._spent: list[_Relay] = []
 
-    def start(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
-        """Cancel the running task (its result will not arrive) and start this one."""
+    def start(self, fn: Callable[..., Any], *args: Any, title: str | None = None,
+              **kwargs: Any) -> Job:
+        """Cancel the running task (its result will not arrive) and start this one.
+
+        title: what the jobs panel calls it (else the function's name).
+        """
         self.cancel()
         for relay in self._spent:
             relay.setParent(None)  # Python owns it now and frees it here
         self._spent.clear()
-        job = Job(fn, *args, **kwargs)
+        job = Job(fn, *args, title=title, **kwargs)
         self.current = job
         self._relays.add(_Relay(self, job))
+        self.job_started.emit(job)
         self.pool.start(job.run)
         return job
 

@@ -96,3 +96,27 @@ def test_an_index_job_through_a_slot(qtbot, tmp_path):
     (report,) = reports
     assert isinstance(report, IndexReport) and report.indexed == 11
     assert progress and progress[-1].done == progress[-1].total == 11
+
+
+def count_up(n, *, progress, cancel):
+    for i in range(n):
+        progress(Progress(i + 1, n))
+        yield i
+        time.sleep(0.005)
+
+
+def test_a_generator_job_streams_its_items_and_stops_at_a_cancel(qtbot):
+    slot = TaskSlot()
+    items = []
+    slot.yielded.connect(items.append)
+    with qtbot.waitSignal(slot.idle, timeout=10_000):
+        slot.start(count_up, 20)
+    assert items == list(range(20))
+
+    items.clear()
+    job = slot.start(count_up, 10_000)
+    qtbot.waitUntil(lambda: len(items) >= 3, timeout=10_000)
+    with qtbot.waitSignal(slot.idle, timeout=10_000):
+        slot.cancel()
+    assert job.cancel.cancelled and 3 <= len(items) < 10_000
+    assert items == list(range(len(items)))  # in order, none dropped before the cancel
