@@ -118,7 +118,7 @@ def _recover_pending(library: Library) -> None:
         library.catalog.remove_files([f.id for f in pending if not os.path.exists(f.path)])
 
 
-def _probe_input(kind: str, encoder: Encoder) -> object:
+def probe_input(kind: str, encoder: Encoder) -> object:
     """A plain input every encoder of that kind must accept."""
     if kind == "image":
         return Image.new("RGB", (64, 64), (128, 128, 128))
@@ -308,7 +308,7 @@ class _Pipeline:
         would keep them from being retried once it works again.
         """
         try:
-            encoder.encode(kind, [_probe_input(kind, encoder)])
+            encoder.encode(kind, [probe_input(kind, encoder)])
         except Exception as exc:
             raise EncoderError(
                 f"{encoder.name} cannot encode {kind} ({batch_error}); the files it was "

@@ -11,8 +11,9 @@ spaces whose similarities are not comparable.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from mmstudio.core import media
 from mmstudio.core.catalog import SegmentRecord
 from mmstudio.core.errors import MediaError, MmstudioError
+from mmstudio.core.jobs import CancelToken, ProgressCallback
 from mmstudio.core.library import Library
 from mmstudio.core.segments import MODALITIES
 from mmstudio.encoders.base import Encoder, l2_normalise
@@ -132,19 +134,56 @@ def search(
     modalities: Sequence[str] | None = None,
     limit: int = 20,
     exact: bool = False,
+    vectors: Mapping[str, np.ndarray] | None = None,
 ) -> list[SearchResult]:
-    """The items closest to the query, best first."""
+    """The items closest to the query, best first.
+
+    vectors: the query already encoded (`encode_query`), to search again without
+    encoding it again.
+    """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     for m in modalities or ():
         if m not in MODALITIES:
             raise MmstudioError(f"unknown modality {m!r}; use {', '.join(MODALITIES)}")
-    encoders = list(encoders) if encoders is not None else library.encoders()
-    vectors = encode_query(query, encoders)
+    if vectors is None:
+        encoders = list(encoders) if encoders is not None else library.encoders()
+        vectors = encode_query(query, encoders)
     fetch = min(max(limit * OVERFETCH, 100), MAX_FETCH)
     hits = library.store.search(vectors, fetch, modalities=modalities, exact=exact)
     resolved = library.catalog.resolve([h.id for space_hits in hits.values() for h in space_hits])
     return fuse(hits, resolved, limit)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """A search as a job returns it: the results and the query's vectors (for moments)."""
+
+    query: SearchQuery
+    results: list[SearchResult]
+    vectors: dict[str, np.ndarray] = field(repr=False)
+    seconds: float
+
+
+def search_job(
+    library: Library,
+    query: SearchQuery,
+    *,
+    modalities: Sequence[str] | None = None,
+    limit: int = 200,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> SearchOutcome:
+    """`search` as a job (progress, cancel): encodes the query once and keeps its vectors."""
+    started = time.perf_counter()
+    encoders = library.encoders()  # may load models the first time: a job, never the GUI
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    vectors = encode_query(query, encoders)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    results = search(library, query, modalities=modalities, limit=limit, vectors=vectors)
+    return SearchOutcome(query, results, vectors, time.perf_counter() - started)
 
 
 def fuse(hits, resolved: dict[int, SegmentRecord], limit: int) -> list[SearchResult]:
