@@ -335,6 +335,16 @@ class Catalog:
             found.update((row[0], SegmentRecord(*row)) for row in rows)
         return found
 
+    def segments_of(self, path: str) -> list[SegmentRecord]:
+        """The segments of the indexed file at `path`, in index order (none if not indexed)."""
+        rows = self._query(
+            "SELECT s.id, s.file_id, f.item_id, f.path, f.modality, s.idx, s.kind, "
+            's.start, s."end", s.char_start, s.char_end FROM segments s '
+            "JOIN files f ON f.id = s.file_id WHERE f.state = 'ok' AND f.path = ? ORDER BY s.idx",
+            (str(path),),
+        )
+        return [SegmentRecord(*row) for row in rows]
+
     # -- statistics ---------------------------------------------------------------
 
     def counts(self) -> dict[str, object]:

@@ -212,6 +212,26 @@ class EdgeStore:
             for space, answer in zip(spaces, answers, strict=True)
         }
 
+    def vectors(self, ids: Sequence[int], space: str) -> dict[int, np.ndarray]:
+        """The stored vectors of points `ids` in `space`: {id: float32 vector}.
+
+        Points that do not exist, or have no vector in `space`, are left out.
+        """
+        if self._shard is None or space not in self._dims:
+            return {}
+        found: dict[int, np.ndarray] = {}
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        for lo in range(0, len(wanted), UPSERT_BATCH):
+            with self._lock:  # per batch: a long file does not hold up searches
+                records = self._shard.retrieve(
+                    wanted[lo : lo + UPSERT_BATCH], with_payload=False, with_vector=[space]
+                )
+            for record in records:
+                vector = (record.vector or {}).get(space) if isinstance(record.vector, dict) else None
+                if vector is not None:
+                    found[int(record.id)] = np.asarray(vector, dtype=np.float32)
+        return found
+
     def count(self, space: str | None = None) -> int:
         flt = Filter(must=[HasVectorCondition(space)]) if space else None
         if self._shard is None:
