@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -64,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_library(p)
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("gui", help="open the desktop app (what `mmstudio` alone does)")
+    _add_library(p)
+
     p = sub.add_parser("demo", help="index a generated sample library and search it")
     _add_library(p)
 
@@ -87,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    command = args.command or "demo"
+    command = args.command or "gui"
     try:
         return {"index": cmd_index, "search": cmd_search, "info": cmd_info, "demo": cmd_demo,
-                "models": cmd_models}[command](args)
+                "models": cmd_models, "gui": cmd_gui}[command](args)
     except MmstudioError as exc:
         print(f"mmstudio: {exc}", file=sys.stderr)
         return 2
@@ -274,6 +278,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        raise MmstudioError(
+            "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set). "
+            "Run it on a desktop, under `xvfb-run mmstudio`, or try `mmstudio demo`, "
+            "which runs without a window"
+        )
+    from mmstudio.gui.app import run
+
+    return run(getattr(args, "library", None))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import platformdirs
 
@@ -284,8 +301,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = Path(platformdirs.user_data_dir("mmstudio"))
     media_dir = make_sample_library(base / "sample-media")
     args.library = getattr(args, "library", None) or base / "libraries" / "sample"
-    print(f"sample media: {media_dir}\nlibrary: {args.library}\n(the desktop window is on its way;"
-          " this is the engine it will use)\n")
+    print(f"sample media: {media_dir}\nlibrary: {args.library}\n")
     with _open(args) as library:
         with _ProgressBar(enabled=True) as bar:
             report = index(library, [media_dir], progress=bar.update)

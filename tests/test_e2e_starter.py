@@ -107,10 +107,11 @@ def test_cli_index_and_search_json(tmp_path, capsys):
     assert set(info["store"]["vectors_per_space"]) == {"starter", "starter-image", "starter-audio"}
 
 
-def test_mmstudio_with_no_arguments_runs_the_demo(tmp_path, capsys, monkeypatch):
-    """`make run` until the window lands: sample media, index, four searches."""
+def test_mmstudio_demo_indexes_samples_and_searches_across_modalities(tmp_path, capsys,
+                                                                     monkeypatch):
+    """`mmstudio demo`: sample media, index, four searches, no window."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    assert cli.main([]) == 0
+    assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "27 files indexed" in out and "0 errors" in out
     blocks = out.split("query: ")[1:]
