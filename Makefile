@@ -7,7 +7,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean screenshots system-libs
+
+# QtMultimedia (the video and audio players) needs the system's PulseAudio client
+# library. As root with apt (CI, fresh machines) it is installed; otherwise we say how.
+system-libs:
+	@ldconfig -p 2>/dev/null | grep -q libpulse.so.0 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpulse0 >/dev/null; \
+	  else \
+	    echo "mmstudio: video and audio playback need libpulse0 (sudo apt install libpulse0)"; \
+	  fi; }
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +25,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-run: $(STAMP)
+run: system-libs $(STAMP)
 	$(BIN)/mmstudio
 
-test: $(STAMP)
+test: system-libs $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# PNGs of the window on generated media, for README (docs/screenshots/)
+screenshots: system-libs $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.screenshots docs/screenshots
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

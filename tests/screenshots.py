@@ -1,0 +1,100 @@
+"""`make screenshots`: the window on generated media, offscreen, saved as PNGs.
+
+python -m tests.screenshots OUT_DIR writes main-window.png (a text search with
+results), video-preview.png (a picture query whose match is a video moment, the
+player at that moment), and jobs-mid-ingest.png (a folder being added).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from mmstudio.core.samples import draw, make_sample_library  # noqa: E402
+from mmstudio.gui.models.results import ResultRole  # noqa: E402
+from tests.gui.stall import many_items  # noqa: E402
+
+SIZE = (1440, 900)
+
+
+def main(out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication([])
+    app.setStyle("Fusion")
+    from mmstudio.gui.main_window import MainWindow
+
+    with tempfile.TemporaryDirectory(prefix="mmstudio-shots-") as tmp:
+        work = Path(tmp)
+        media = make_sample_library(work / "sample-media", images_per_pattern=3)
+        many_items(media / "notes-and-more", 600)
+        window = MainWindow(work / "library", settings=QSettings(str(work / "s.ini"),
+                                                                QSettings.Format.IniFormat))
+        window.resize(*SIZE)
+        window.show()
+        session = window.session
+
+        def wait(condition, timeout: float = 600.0) -> None:
+            end = time.monotonic() + timeout
+            while not condition():
+                if time.monotonic() > end:
+                    raise TimeoutError("timed out")
+                app.processEvents()
+                time.sleep(0.005)
+
+        def settle(seconds: float = 0.5) -> None:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                app.processEvents()
+                time.sleep(0.01)
+
+        def shoot(name: str, wait_s: float = 0.5) -> None:
+            settle(wait_s)
+            path = out / name
+            window.grab().save(str(path))
+            print(f"wrote {path}")
+
+        wait(lambda: session.library is not None and not session.models_slot.busy)
+        session.add_folders([media])
+        wait(lambda: bool(window.jobs.entries) and window.jobs.entries[0].title.startswith("Adding")
+             and window.jobs.entries[0].progress.total > 0
+             and window.jobs.entries[0].progress.done >= window.jobs.entries[0].progress.total // 3)
+        window.jobs_dock.raise_()
+        shoot("jobs-mid-ingest.png", 0.05)
+        wait(lambda: not session.ingest_slot.busy and not session.status_slot.busy)
+
+        window.query_bar.edit.setText("kittens playing with string")
+        window.query_bar._submit()
+        wait(lambda: session.outcome is not None and not session.search_slot.busy)
+        settle(0.3)
+        wait(lambda: not window.grid.thumb_slot.busy)
+        shoot("main-window.png")
+
+        query = work / "circles.png"
+        draw("circles", 256, 1).save(query)  # the video's second scene, 2 s to 4 s
+        session.files_dropped([query])
+        wait(lambda: not session.search_slot.busy and session.outcome is not None
+             and session.outcome.query.path == query)
+        model = window.grid.model()
+        row = next(r for r in range(model.rowCount())
+                   if model.index(r, 0).data(ResultRole).modality == "video")
+        window.grid.setCurrentIndex(model.index(row, 0))
+        result = session.selected
+        player = window.preview.player
+        wait(lambda: player is not None and abs(player.position() - result.start * 1000) < 300)
+        wait(lambda: not window.grid.thumb_slot.busy)
+        settle(1.0)
+        shoot("video-preview.png")
+        window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshots")))
