@@ -10,8 +10,8 @@ spaces whose similarities are not comparable.
 
 from __future__ import annotations
 
-from collections import defaultdict
 import time
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
