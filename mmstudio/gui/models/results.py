@@ -80,11 +80,17 @@ class ModalityFilter(QSortFilterProxyModel):
         self.hidden: set[str] = set()
 
     def set_shown(self, modality: str, shown: bool) -> None:
+        changing = hasattr(self, "beginFilterChange")  # Qt 6.10+; invalidate* is deprecated
+        if changing:
+            self.beginFilterChange()
         if shown:
             self.hidden.discard(modality)
         else:
             self.hidden.add(modality)
-        self.invalidateRowsFilter()
+        if changing:
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateRowsFilter()
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
         result = self.sourceModel().index(row, 0, parent).data(ResultRole)
