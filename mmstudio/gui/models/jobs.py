@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -91,7 +92,8 @@ class JobsModel(QAbstractTableModel):
         if col == 1:  # the delegate draws the bar; this is its text
             if not entry.running:
                 return entry.detail or entry.state
-            return p.message
+            # an ingest reports each file's path: its name is what fits in the row
+            return os.path.basename(p.message) if os.sep in p.message else p.message
         if col == 2:
             items = f"{p.done} / {p.total}" if p.total else (str(p.done) if p.done else "")
             return f"{items}  ({p.errors} errors)" if p.errors else items
