@@ -43,9 +43,21 @@ def _train(tokenizer: Tokenizer, trainer: trainers.Trainer) -> Tokenizer:
     return tokenizer
 
 
-def _merges(state: dict) -> list[tuple[str, ...]]:
-    """A trained BPE's merges as pairs (the JSON holds lists or "a b" strings by version)."""
-    return [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+def _vocab_merges(tokenizer: Tokenizer) -> tuple[dict, list[tuple[str, ...]]]:
+    """A trained BPE's vocabulary, and its merges as pairs (the JSON holds lists or
+    "a b" strings by version)."""
+    state = json.loads(tokenizer.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    return state["vocab"], merges
+
+
+def _byte_level_bpe(bpe: Tokenizer, specials: list[str], **options: object) -> tuple[dict, list]:
+    """Train a byte-level BPE on the corpus: its vocabulary and merges."""
+    _train(bpe, trainers.BpeTrainer(
+        vocab_size=_VOCAB, special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False, **options,
+    ))
+    return _vocab_merges(bpe)
 
 
 def _save_model(model: torch.nn.Module, folder: Path) -> None:
@@ -69,19 +81,14 @@ def make_tiny_clip(folder: str | Path) -> Path:
     bpe.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Whitespace(), pre_tokenizers.ByteLevel(add_prefix_space=False)]
     )
-    _train(bpe, trainers.BpeTrainer(
-        vocab_size=_VOCAB, special_tokens=[bos, eos], end_of_word_suffix="</w>",
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    ))
-    state = json.loads(bpe.to_str())["model"]
-    merges = _merges(state)
-    tokenizer = CLIPTokenizer(vocab=state["vocab"], merges=merges, model_max_length=77)
+    vocab, merges = _byte_level_bpe(bpe, [bos, eos], end_of_word_suffix="</w>")
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
     tokenizer.save_pretrained(folder)
 
     torch.manual_seed(0)
     config = CLIPConfig(
         text_config=dict(
-            vocab_size=len(state["vocab"]), hidden_size=32, intermediate_size=64,
+            vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
             num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
@@ -164,16 +171,15 @@ def make_tiny_siglip2(folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tok = _metaspace_tokenizer(eos="<eos>", pad="<pad>", unk="<unk>", extra=["<bos>", "<mask>"])
-    state = json.loads(tok.to_str())["model"]
-    merges = _merges(state)
-    tokenizer = Siglip2Tokenizer(vocab=state["vocab"], merges=merges, model_max_length=64,
+    vocab, merges = _vocab_merges(tok)
+    tokenizer = Siglip2Tokenizer(vocab=vocab, merges=merges, model_max_length=64,
                                  add_bos_token=False, add_eos_token=True, padding_side="right")
     tokenizer.save_pretrained(folder)
 
     torch.manual_seed(0)
     config = Siglip2Config(
         text_config=dict(
-            vocab_size=len(state["vocab"]), hidden_size=32, intermediate_size=64,
+            vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
             num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64,
             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             bos_token_id=tokenizer.bos_token_id,
@@ -215,19 +221,14 @@ def make_tiny_clap(folder: str | Path) -> Path:
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids 0..4
     bpe = Tokenizer(bpe_models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    _train(bpe, trainers.BpeTrainer(
-        vocab_size=_VOCAB, special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    ))
-    state = json.loads(bpe.to_str())["model"]
-    merges = _merges(state)
-    tokenizer = RobertaTokenizer(vocab=state["vocab"], merges=merges, model_max_length=512)
+    vocab, merges = _byte_level_bpe(bpe, specials)
+    tokenizer = RobertaTokenizer(vocab=vocab, merges=merges, model_max_length=512)
     tokenizer.save_pretrained(folder)
 
     torch.manual_seed(0)
     config = ClapConfig(
         text_config=dict(
-            vocab_size=len(state["vocab"]), hidden_size=32, intermediate_size=64,
+            vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
             num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=514,
             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id, initializer_factor=10.0,

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from mmstudio.core.samples import draw, make_sample_library  # noqa: E402
 from mmstudio.gui.models.results import ResultRole  # noqa: E402
 from tests.gui.stall import many_items  # noqa: E402
+from tests.gui.stall import wait_until as wait  # noqa: E402
 
 SIZE = (1440, 900)
 
@@ -41,19 +42,9 @@ def main(out: Path) -> int:
         window.show()
         session = window.session
 
-        def wait(condition, timeout: float = 600.0) -> None:
-            end = time.monotonic() + timeout
-            while not condition():
-                if time.monotonic() > end:
-                    raise TimeoutError("timed out")
-                app.processEvents()
-                time.sleep(0.005)
-
         def settle(seconds: float = 0.5) -> None:
             end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                app.processEvents()
-                time.sleep(0.01)
+            wait(lambda: time.monotonic() >= end)
 
         def shoot(name: str, wait_s: float = 0.5) -> None:
             settle(wait_s)

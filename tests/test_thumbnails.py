@@ -227,7 +227,7 @@ def test_cache_hit_does_not_decode(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         decoder = (thumbnails, "_poster")
     elif modality == "audio":
         path = silent_then_loud(tmp_path / "a.wav", seconds=1.0)
-        decoder = (thumbnails.media_audio, "audio_blocks")
+        decoder = (media.audio, "audio_blocks")
     else:
         path = tmp_path / "a.txt"
         path.write_text("some words", encoding="utf-8")

@@ -34,7 +34,6 @@ from PIL import Image, ImageDraw
 from mmstudio.core import media
 from mmstudio.core.errors import MediaError
 from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from mmstudio.core.media import audio as media_audio
 from mmstudio.core.media._util import as_media_error, fit_within, require_file
 from mmstudio.core.segments import Modality
 
@@ -372,31 +371,16 @@ def _fit(bgr: np.ndarray, size: int) -> Image.Image:
 
 
 def _waveform(path: Path, source: object, size: int, moment: float | None) -> Image.Image:
-    """A size x size/2 min/max envelope of the whole file, streamed block by block."""
-    import soundfile as sf  # slow to import; only decoders need it
+    """A size x size/2 min/max envelope of the whole file (streamed by waveform_peaks)."""
+    from mmstudio.core.preview import waveform_peaks
 
-    try:
-        info = sf.info(str(path))
-    except (RuntimeError, OSError, ValueError, TypeError) as exc:
-        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
-        raise MediaError(source, f"not a readable audio file ({reason})") from exc
-    total, rate = int(info.frames), int(info.samplerate)
-    if total <= 0 or rate <= 0:
-        raise MediaError(source, "no audio samples")
     width, height = size, max(1, size // 2)
-    low = np.full(width, np.inf, np.float32)
-    high = np.full(width, -np.inf, np.float32)
-    done = 0
-    # At the file's own rate audio_blocks only reads and mixes to mono: no resampling.
-    for block in media_audio.audio_blocks(path, rate):
-        columns = np.arange(done, done + block.size, dtype=np.int64) * width // total
-        np.minimum(columns, width - 1, out=columns)  # a frame count that was an estimate
-        starts = np.flatnonzero(np.diff(columns, prepend=-1))
-        where = columns[starts]
-        low[where] = np.minimum(low[where], np.minimum.reduceat(block, starts))
-        high[where] = np.maximum(high[where], np.maximum.reduceat(block, starts))
-        done += block.size
-    return _draw_waveform(low, high, height, moment / (total / rate) if moment is not None else None)
+    wave = waveform_peaks(path, bins=width)
+    low, high = wave.peaks[:, 0], wave.peaks[:, 1]
+    if low.size < width:  # a very short sound has fewer envelope columns than pixels
+        spread = np.arange(width) * low.size // width
+        low, high = low[spread], high[spread]
+    return _draw_waveform(low, high, height, moment / wave.duration if moment is not None else None)
 
 
 def _draw_waveform(

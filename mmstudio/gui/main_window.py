@@ -24,7 +24,7 @@ from mmstudio.core.library import default_library_path
 from mmstudio.core.thumbnails import thumbs_dir
 from mmstudio.gui.models.errors import ErrorsModel
 from mmstudio.gui.models.jobs import JobsModel
-from mmstudio.gui.models.results import ModalityFilter, ResultRole, ResultsModel
+from mmstudio.gui.models.results import ModalityFilter, ResultsModel
 from mmstudio.gui.session import Session, summary_of_ingest
 from mmstudio.gui.style import modality_icon
 from mmstudio.gui.views.jobs import ErrorsView, JobsPanel
@@ -172,7 +172,7 @@ class MainWindow(QMainWindow):
             f"{title} failed: {m}", 10_000))
         bar = self.query_bar
         bar.text_query.connect(s.search_text)
-        bar.files_dropped.connect(s.files_dropped)
+        bar.files_pasted.connect(s.files_dropped)
         bar.image_pasted.connect(s.paste_image)
         bar.record_toggled.connect(s.set_recording)
         bar.cleared.connect(s.clear_query)
@@ -311,9 +311,6 @@ class MainWindow(QMainWindow):
     def open_result(self, result) -> None:
         if result is not None:
             self.open_url(QUrl.fromLocalFile(result.path))
-
-    def current_result(self):
-        return self.grid.currentIndex().data(ResultRole)
 
     def _recording(self, on: bool) -> None:
         bar = self.query_bar.mic

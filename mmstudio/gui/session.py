@@ -107,6 +107,7 @@ class Session(QObject):
         self.result_limit = RESULT_LIMIT
         self._queue: list[Path] = []  # folders waiting for the running ingest
         self._stop_recording: threading.Event | None = None
+        self._mic_check: TaskSlot | None = None
         self.open_slot = TaskSlot(self)
         self.models_slot = TaskSlot(self)
         self.ingest_slot = TaskSlot(self)
@@ -314,6 +315,6 @@ class Session(QObject):
         if self._stop_recording is not None:
             self._stop_recording.set()
         self.open_slot.shutdown()
-        if getattr(self, "_mic_check", None) is not None:
+        if self._mic_check is not None:
             self._mic_check.shutdown()
         self.close_library()

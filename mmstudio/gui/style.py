@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 from PySide6.QtCore import QRectF, Qt
@@ -47,8 +48,10 @@ def modality_icon(modality: str, size: int = 16) -> QIcon:
     return QIcon(pixmap)
 
 
-def clock(seconds: float) -> str:
-    """00:03, or 1:02:03 past an hour."""
+def clock(seconds: float | None) -> str:
+    """00:03, or 1:02:03 past an hour; --:-- when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
     total = int(max(seconds, 0))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)

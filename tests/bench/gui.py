@@ -34,6 +34,7 @@ def _child(work: Path, items: int, results: int) -> dict[str, Any]:
     from mmstudio.core.search import SearchResult
     from mmstudio.gui.main_window import MainWindow
     from tests.gui.stall import StallProbe, many_items
+    from tests.gui.stall import wait_until as wait
 
     folder = many_items(work / "media", items)
     window = MainWindow(work / "library", settings=QSettings(str(work / "s.ini"),
@@ -42,14 +43,6 @@ def _child(work: Path, items: int, results: int) -> dict[str, Any]:
     probe = StallProbe()
     window.show()
     session = window.session
-
-    def wait(condition, timeout: float = 600.0) -> None:
-        end = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > end:
-                raise TimeoutError("the window did not finish in time")
-            app.processEvents()
-            time.sleep(0.002)
 
     wait(lambda: window.windowHandle() is not None and window.windowHandle().isExposed())
     probe.start()

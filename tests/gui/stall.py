@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
 from mmstudio.core.samples import PATTERNS, SOUNDS, TEXTS, draw, tone
 
@@ -60,3 +60,14 @@ def many_items(folder: Path, n: int = 240) -> Path:
             sf.write(folder / f"sound-{i:04d}.wav",
                      tone(SOUNDS[i % len(SOUNDS)], 1.0, 16000, seed=i), 16000)
     return folder
+
+
+def wait_until(condition, timeout: float = 600.0) -> None:
+    """Run the event loop until `condition()` holds (outside pytest-qt's qtbot)."""
+    app = QCoreApplication.instance()
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError(f"still waiting after {timeout:.0f} s")
+        app.processEvents()
+        time.sleep(0.002)

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 
-COLUMNS = ("File", "Reason", "Job")
+from mmstudio.gui.models.table import FlatTableModel
 
 
-class ErrorsModel(QAbstractTableModel):
+class ErrorsModel(FlatTableModel):
     """The newest error of each file (a file that fails again replaces its row)."""
+
+    COLUMNS = ("File", "Reason", "Job")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.rows: list[tuple[str, str, str]] = []
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def _row_count(self) -> int:
+        return len(self.rows)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():

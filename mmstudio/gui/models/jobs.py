@@ -6,13 +6,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QObject, Qt, QTimer, Signal
 
 from mmstudio.core.jobs import Progress
+from mmstudio.gui.models.table import FlatTableModel
 from mmstudio.gui.style import duration_text
 from mmstudio.gui.workers import Job, TaskSlot
 
-COLUMNS = ("Job", "Progress", "Items", "ETA", "")
 TRANSIENT_LINGER_MS = 1500  # a finished quick job (thumbnails) leaves the list after this
 
 
@@ -40,40 +40,30 @@ class JobEntry:
         return elapsed / done * (total - done)
 
 
-class JobsModel(QAbstractTableModel):
+class JobsModel(FlatTableModel):
     """Rows follow the jobs of the task slots it watches; newest first."""
+
+    COLUMNS = ("Job", "Progress", "Items", "ETA", "")
 
     job_failed = Signal(str, str)  # title, message
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.entries: list[JobEntry] = []
-        self._watched: dict[TaskSlot, bool] = {}
-        self._summaries: dict[TaskSlot, object] = {}
         self._ticker = QTimer(self)  # ETAs move between progress signals
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._tick)
 
     def watch(self, slot: TaskSlot, *, transient: bool = False, summary=None) -> None:
         """Show the jobs of `slot`. summary(value) -> str describes a finished job."""
-        self._watched[slot] = transient
-        self._summaries[slot] = summary
-        slot.job_started.connect(lambda job, s=slot: self._started(s, job))
+        slot.job_started.connect(lambda job: self._started(job, transient))
         slot.job_progress.connect(self._progressed)
-        slot.job_ended.connect(lambda job, state, value, s=slot: self._ended(s, job, state, value))
+        slot.job_ended.connect(lambda job, state, value: self._ended(job, state, value, summary))
 
     # -- Qt model ---------------------------------------------------------------------
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def _row_count(self) -> int:
+        return len(self.entries)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -129,9 +119,9 @@ class JobsModel(QAbstractTableModel):
                 return i
         return -1
 
-    def _started(self, slot: TaskSlot, job: Job) -> None:
+    def _started(self, job: Job, transient: bool) -> None:
         self.beginInsertRows(QModelIndex(), 0, 0)
-        self.entries.insert(0, JobEntry(job, job.title, self._watched[slot]))
+        self.entries.insert(0, JobEntry(job, job.title, transient))
         self.endInsertRows()
         self._ticker.start()
 
@@ -141,7 +131,7 @@ class JobsModel(QAbstractTableModel):
             self.entries[row].progress = progress
             self._changed(row)
 
-    def _ended(self, slot: TaskSlot, job: Job, state: str, value: object) -> None:
+    def _ended(self, job: Job, state: str, value: object, summary) -> None:
         row = self._row_of(job)
         if row < 0:
             return
@@ -153,7 +143,6 @@ class JobsModel(QAbstractTableModel):
         elif state == "cancelled":
             entry.detail = "cancelled"
         else:
-            summary = self._summaries.get(slot)
             entry.detail = summary(value) if summary else "done"
         self._changed(row)
         if entry.transient and state != "failed":
@@ -169,7 +158,7 @@ class JobsModel(QAbstractTableModel):
             self.endRemoveRows()
 
     def _changed(self, row: int) -> None:
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
 
     def _tick(self) -> None:
         for row in self.running_rows():

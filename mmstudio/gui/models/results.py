@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QImage
 
@@ -37,7 +39,7 @@ class ResultsModel(QAbstractListModel):
         if role == ThumbRole:
             return self.thumbs.get(thumb_key(result))
         if role == Qt.ItemDataRole.DisplayRole:
-            return result.path.rsplit("/", 1)[-1]
+            return Path(result.path).name
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{result.path}\nscore {result.score:.3f} · similarity {result.similarity:.3f} in {result.space}"
         return None

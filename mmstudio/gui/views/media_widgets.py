@@ -8,7 +8,6 @@ pictures and text there.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio.core.preview import CurvePoint, Waveform
+from mmstudio.gui.style import clock
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +63,6 @@ def multimedia() -> Multimedia:
         return Multimedia(None, f"Audio and video playback is not available on this system ({exc}).")
     return Multimedia(SimpleNamespace(QMediaPlayer=QMediaPlayer, QAudioOutput=QAudioOutput,
                                       QGraphicsVideoItem=QGraphicsVideoItem), None)
-
-
-def format_time(seconds: float | None) -> str:
-    """mm:ss (h:mm:ss past an hour); "--:--" when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "--:--"
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 class ZoomView(QGraphicsView):
@@ -253,7 +243,7 @@ class Timeline(QWidget):
         if event.buttons() & Qt.MouseButton.LeftButton:  # scrubbing
             self.seek_requested.emit(seconds)
         similarity = self.similarity_at(seconds)
-        tip = format_time(seconds) + (f" · similarity {similarity:.2f}" if similarity is not None else "")
+        tip = clock(seconds) + (f" · similarity {similarity:.2f}" if similarity is not None else "")
         QToolTip.showText(event.globalPosition().toPoint(), tip, self)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802

@@ -45,11 +45,11 @@ from mmstudio.core.preview import (
     waveform_peaks,
 )
 from mmstudio.core.search import SearchResult
+from mmstudio.gui.style import clock, moment_text
 from mmstudio.gui.views.media_widgets import (
     MatchTextView,
     Timeline,
     ZoomView,
-    format_time,
     multimedia,
 )
 from mmstudio.gui.workers import TaskSlot
@@ -125,9 +125,7 @@ def _to_qimage(picture) -> QImage:
 def _describe(result: SearchResult) -> str:
     parts = [result.modality]
     if result.start is not None:
-        end = result.end if result.end is not None else result.start
-        parts.append(format_time(result.start) if end - result.start < 0.5
-                     else f"{format_time(result.start)}–{format_time(end)}")
+        parts.append(moment_text(result.start, result.end))
     elif result.char_start is not None and result.char_end is not None:
         parts.append(f"characters {result.char_start:,}–{result.char_end:,}")
     parts.append(f"similarity {result.similarity:.2f} ({result.space})")
@@ -392,7 +390,7 @@ class PreviewPane(QWidget):
         back.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipBackward))
         back.setToolTip("Back to the matched moment")
         back.clicked.connect(lambda: self._seek(self._moment_ms() / 1000))
-        self._time = QLabel(format_time(None))
+        self._time = QLabel(clock(None))
         self._transport = QWidget()
         row = QHBoxLayout(self._transport)
         row.setContentsMargins(0, 2, 0, 0)
@@ -461,7 +459,7 @@ class PreviewPane(QWidget):
         # Opened paused at the moment: setPosition once the media has loaded (seeking
         # a loading source is ignored), then pause() so the frame there is shown.
         self._pending_seek = self._moment_ms()
-        self._time.setText(f"{format_time(result.start)} / {format_time(None)}")
+        self._time.setText(f"{clock(result.start)} / {clock(None)}")
         player.setSource(QUrl.fromLocalFile(str(Path(result.path).absolute())))
 
     def _moment_ms(self) -> int:
@@ -500,8 +498,8 @@ class PreviewPane(QWidget):
 
     def _update_time(self) -> None:
         duration = self._player.duration()
-        self._time.setText(f"{format_time(self._player.position() / 1000)} / "
-                           f"{format_time(duration / 1000 if duration > 0 else None)}")
+        self._time.setText(f"{clock(self._player.position() / 1000)} / "
+                           f"{clock(duration / 1000 if duration > 0 else None)}")
 
     def _on_playback_state(self, state) -> None:
         playing = state == type(self._player).PlaybackState.PlayingState

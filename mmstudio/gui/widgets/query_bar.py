@@ -82,14 +82,13 @@ class QueryChip(QFrame):
 
 class QueryBar(QWidget):
     text_query = Signal(str)
-    files_dropped = Signal(list)  # [Path]: a file becomes the query, a folder is added
+    files_pasted = Signal(list)  # [Path]: a file becomes the query, a folder is added
     image_pasted = Signal(QImage)
     record_toggled = Signal(bool)
     cleared = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setAcceptDrops(True)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.chip = QueryChip()
@@ -97,7 +96,8 @@ class QueryBar(QWidget):
         self.edit.setPlaceholderText("Search: type words, drop a file, paste a picture (Ctrl+V)…")
         self.edit.setClearButtonEnabled(True)
         self.edit.setMinimumWidth(280)
-        self.edit.setAcceptDrops(False)  # file drops go to the bar, which makes them queries
+        # a file dropped here goes on to the window, which makes it the query
+        self.edit.setAcceptDrops(False)
         self.mic = QToolButton(text="● Record", checkable=True)
         layout.addWidget(self.chip)
         layout.addWidget(self.edit, 1)
@@ -107,7 +107,7 @@ class QueryBar(QWidget):
         self.edit.textEdited.connect(self._typed)
         self.edit.returnPressed.connect(self._submit)
         self.edit.image_pasted.connect(self.image_pasted)
-        self.edit.files_pasted.connect(self.files_dropped)
+        self.edit.files_pasted.connect(self.files_pasted)
         self.chip.cleared.connect(self.clear)
         self.mic.toggled.connect(self.record_toggled)
         self.set_microphone(None)
@@ -143,14 +143,3 @@ class QueryBar(QWidget):
         self._pause.stop()
         if text := self.edit.text().strip():
             self.text_query.emit(text)
-
-    # drops from the file manager -----------------------------------------------------
-
-    def dragEnterEvent(self, event) -> None:
-        if local_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        if paths := local_paths(event.mimeData()):
-            event.acceptProposedAction()
-            self.files_dropped.emit(paths)
