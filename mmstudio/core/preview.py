@@ -25,6 +25,7 @@ from mmstudio.core.errors import MediaError
 from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from mmstudio.core.media import audio as media_audio
 from mmstudio.core.media._util import as_media_error, require_file
+from mmstudio.core.media.video import soundtrack_blocks
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -190,7 +191,7 @@ def waveform_peaks(
         blocks = media_audio.audio_blocks(p, rate)  # its own rate: no resampling
     else:
         rate, total = _SOUNDTRACK_RATE, 0
-        blocks = _soundtrack(p, path, rate)
+        blocks = soundtrack_blocks(p, path, rate)
     low, high, samples = _envelope(_guarded(blocks, path), rate, total, progress, cancel)
     if samples == 0:
         raise MediaError(path, "no audio samples" if modality == "audio" else "no soundtrack")
@@ -214,13 +215,6 @@ def _guarded(blocks: Iterator[np.ndarray], path: object) -> Iterator[np.ndarray]
     # Decoding errors become MediaError; a cancel raised by the consumer is not wrapped.
     with as_media_error(path):
         yield from blocks
-
-
-def _soundtrack(p: Path, path: object, rate: int) -> Iterator[np.ndarray]:
-    # The decoder's own soundtrack reader: a video's sound is read one way everywhere.
-    from mmstudio.core.media.video import _soundtrack as soundtrack
-
-    yield from soundtrack(p, path, rate)
 
 
 def _envelope(

@@ -35,10 +35,11 @@ from mmstudio.core import media
 from mmstudio.core.errors import MediaError
 from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from mmstudio.core.media._util import as_media_error, fit_within, require_file
+from mmstudio.core.media.video import seek_frame
 from mmstudio.core.segments import Modality
 
 if TYPE_CHECKING:
-    import cv2
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -298,14 +299,14 @@ def _poster(path: Path, source: object, size: int, moment: float | None) -> Imag
         if moment is not None:
             # A moment past the end (a rounded or stale one) shows the last frame.
             at = min(moment, max(0.0, duration - 1.0 / fps)) if duration else moment
-            bgr = _frame_at(cap, at, source)
+            bgr = seek_frame(cap, at, source)
             if bgr is not None:
                 return _fit(bgr, size)
             log.info("%s: no frame at %.1f s; using the default poster", source, moment)
         times = [f * duration for f in _POSTER_AT] if duration else _POSTER_AT_SECONDS
         best: tuple[float, np.ndarray] | None = None
         for at in times:
-            bgr = _frame_at(cap, at, source)
+            bgr = seek_frame(cap, at, source)
             if bgr is None:
                 continue
             small = _fit_bgr(bgr, size)
@@ -320,18 +321,6 @@ def _poster(path: Path, source: object, size: int, moment: float | None) -> Imag
         # No seek landed on a frame (a stream without an index, say): the first frame.
         best = (0.0, _fit_bgr(_first_frame(path, source), size))
     return _rgb(best[1])  # all flat (a black video): the least flat of them
-
-
-def _frame_at(cap: cv2.VideoCapture, seconds: float, source: object) -> np.ndarray | None:
-    import cv2
-
-    try:
-        cap.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000.0)
-        ok, bgr = cap.read()
-    except cv2.error as exc:  # one bad spot in the stream; other positions may do
-        log.debug("%s: cannot read a frame at %.1f s (%s)", source, seconds, exc)
-        return None
-    return bgr if ok and bgr is not None and bgr.size else None
 
 
 def _first_frame(path: Path, source: object) -> np.ndarray:

@@ -152,6 +152,14 @@ def load_efficientnet_lite0(path: str | None = None) -> EfficientNetLite0:
     return model.eval()
 
 
+def crop_box(width: int, height: int) -> tuple[float, float, float, float]:
+    """The region of a width x height image the network sees, (left, top, right, bottom):
+    the central square that a resize of the shorter side to 256 then a 224 crop keeps."""
+    side = INPUT_SIZE * min(width, height) / RESIZE_SIZE
+    left, top = (width - side) / 2, (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
 def _resize_crop(img: Image.Image) -> np.ndarray:
     """Bicubic resize of the shorter side to 256, then the central 224 x 224, as uint8 HWC.
 
@@ -160,13 +168,8 @@ def _resize_crop(img: Image.Image) -> np.ndarray:
     """
     if img.mode != "RGB":
         img = img.convert("RGB")
-    w, h = img.size
-    scale = RESIZE_SIZE / min(w, h)  # output pixels per source pixel
-    bw, bh = INPUT_SIZE / scale, INPUT_SIZE / scale
-    left, top = (w - bw) / 2, (h - bh) / 2
-    box = (left, top, left + bw, top + bh)
-    out = img.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BICUBIC, box=box,
-                     reducing_gap=3.0)
+    out = img.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BICUBIC,
+                     box=crop_box(*img.size), reducing_gap=3.0)
     return np.asarray(out, dtype=np.uint8)
 
 

@@ -184,6 +184,11 @@ class HFEncoder:
     # ----------------------------------------------------------------- loading
 
     @property
+    def lock(self) -> threading.RLock:
+        """Held while the model runs; whoever drives `model` directly holds it too."""
+        return self._lock
+
+    @property
     def loaded(self) -> bool:
         return self._model is not None
 
@@ -355,6 +360,12 @@ class HFEncoder:
 
     def _encode_windows(self, windows: Sequence[list[int]]) -> np.ndarray:
         """Unit vectors of framed windows (called under the lock, in inference mode)."""
+        out = self._model.get_text_features(**self.window_inputs(windows))
+        return l2_normalise(pooled(out).float().cpu().numpy())
+
+    def window_inputs(self, windows: Sequence[Sequence[int]]) -> dict[str, Any]:
+        """Text-tower inputs for framed windows, padded as this model was trained, on
+        its device."""
         tokenizer = self._tokenizer
         length = self._layout.limit if self.pad_to_limit else max(len(w) for w in windows)
         pad_id = tokenizer.pad_token_id
@@ -364,8 +375,7 @@ class HFEncoder:
         inputs = {"input_ids": ids}
         if self.text_attention_mask:
             inputs["attention_mask"] = mask
-        out = self._model.get_text_features(**self._to_device(inputs))
-        return l2_normalise(pooled(out).float().cpu().numpy())
+        return self._to_device(inputs)
 
 
 # -------------------------------------------------------------------------- CLIP

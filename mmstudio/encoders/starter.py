@@ -123,6 +123,25 @@ class StarterText:
         _check_kind(self, kind)
         return {STARTER: self.embed([str(t) for t in batch])}
 
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the model runs; whoever drives `model` directly holds it too."""
+        return self._lock
+
+    @property
+    def model(self):
+        """The MiniLM model (loaded on first use); drive it holding `lock`."""
+        with self._lock:
+            self._load()
+        return self._model
+
+    @property
+    def tokenizer(self):
+        """The MiniLM tokenizer (loaded on first use); use it holding `lock`."""
+        with self._lock:
+            self._load()
+        return self._tokenizer
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), 384) float32 unit rows."""
         out = np.zeros((len(texts), self.dims[STARTER]), dtype=np.float32)
@@ -132,8 +151,11 @@ class StarterText:
 
         # Similar lengths batched together pad less.
         order = np.argsort([len(t) for t in texts], kind="stable")
-        with self._lock, torch.inference_mode():
+        with self._lock:
+            # outside inference mode: weights made there could never take gradients
+            # (relevance maps do)
             self._load()
+        with self._lock, torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 idx = order[start:start + self.batch_size]
                 enc = self._tokenizer(
@@ -268,17 +290,40 @@ class StarterImage:
             # while this one runs the network.
             x = preprocess(images).to(self.device, memory_format=torch.channels_last)
             with self._lock, torch.inference_mode():
-                f = self._model.forward_features(x)
-                probs = self._model.classifier(f).softmax(dim=-1)
-                # ConSE: top-k class probabilities, renormalised to sum to 1, weight the
-                # class-name embeddings.
-                w, idx = probs.topk(self.top_k, dim=-1)
-                w = w / w.sum(dim=-1, keepdim=True)
-                c = torch.einsum("nk,nkd->nd", w, self._class_emb[idx])
+                vectors = self.heads(self._model.forward_features(x))
                 stop = start + len(images)
-                feats[start:stop] = f.float().cpu().numpy()
-                conse[start:stop] = c.float().cpu().numpy()
-        return {STARTER: l2_normalise(conse), STARTER_IMAGE: l2_normalise(feats)}
+                feats[start:stop] = vectors[STARTER_IMAGE].float().cpu().numpy()
+                conse[start:stop] = vectors[STARTER].float().cpu().numpy()
+        return {STARTER: conse, STARTER_IMAGE: feats}
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the network runs; whoever drives `model` directly holds it too."""
+        return self._lock
+
+    @property
+    def model(self):
+        """The EfficientNet-Lite0 (loaded on first use); drive it holding `lock`."""
+        with self._lock:
+            self._load()
+        return self._model
+
+    def heads(self, features: torch.Tensor, unit: bool = True) -> dict[str, torch.Tensor]:
+        """Pooled features (n, 1280) -> vectors of both spaces, differentiable (relevance
+        maps take gradients through them); unit length unless `unit` is False."""
+        import torch
+        from torch.nn import functional as F
+
+        probs = self._model.classifier(features).softmax(dim=-1)
+        # ConSE: top-k class probabilities, renormalised to sum to 1, weight the
+        # class-name embeddings.
+        w, idx = probs.topk(self.top_k, dim=-1)
+        w = w / w.sum(dim=-1, keepdim=True)
+        conse = torch.einsum("nk,nkd->nd", w, self._class_emb[idx])
+        vectors = {STARTER: conse.float(), STARTER_IMAGE: features.float()}
+        if unit:
+            vectors = {space: F.normalize(v, dim=-1) for space, v in vectors.items()}
+        return vectors
 
 
 def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
@@ -387,6 +432,11 @@ class StarterAudio:
 
     def features(self, x: np.ndarray) -> np.ndarray:
         """(n, samples) float32 at 16 kHz, at least 400 samples -> (n, 186) unit rows."""
+        return self.features_of_log_mel(self.log_mel(x))
+
+    def log_mel(self, x: np.ndarray) -> np.ndarray:
+        """(n, samples) float32 at 16 kHz, at least 400 samples -> (n, frames, 64) dB,
+        floored at -150 dB and at 80 dB below each row's loudest cell."""
         import scipy.fft
 
         x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
@@ -394,7 +444,13 @@ class StarterAudio:
         spec = scipy.fft.rfft(frames * self._window, n=_NFFT, axis=-1)
         power = spec.real ** 2 + spec.imag ** 2  # (n, T, 257)
         db = 10.0 * np.log10(np.maximum(power @ self._mel, np.float32(10 ** (_DB_MIN / 10))))
-        db = np.maximum(db, db.max(axis=(1, 2), keepdims=True) - _TOP_DB)  # (n, T, 64)
+        return np.maximum(db, db.max(axis=(1, 2), keepdims=True) - _TOP_DB)
+
+    def features_of_log_mel(self, db: np.ndarray) -> np.ndarray:
+        """(n, frames, 64) log-mel dB from `log_mel` -> (n, 186) unit rows (relevance maps
+        occlude parts of the spectrogram and call this)."""
+        import scipy.fft
+
         mfcc = scipy.fft.dct(db, type=2, norm="ortho", axis=-1)[..., 1:_NMFCC]  # no c0
         t = mfcc.shape[1]
         pad = np.pad(mfcc, ((0, 0), (2, 2), (0, 0)), mode="edge")
@@ -406,7 +462,7 @@ class StarterAudio:
             "mfcc_mean": mfcc.mean(axis=1),
             "mfcc_std": mfcc.std(axis=1),
             "delta_std": delta.std(axis=1),
-            "presence": np.ones((len(x), 1), dtype=np.float32),
+            "presence": np.ones((len(db), 1), dtype=np.float32),
         }
         silent = db.max(axis=(1, 2))[:, None] <= _DB_MIN + 1e-3
         parts = []

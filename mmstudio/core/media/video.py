@@ -10,6 +10,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -17,8 +18,11 @@ from PIL import Image
 from mmstudio.core.errors import MediaError
 from mmstudio.core.media._util import fit_within, require_file
 from mmstudio.core.media.audio import frames_to_blocks, window_segments
-from mmstudio.core.media.options import DecodeOptions
+from mmstudio.core.media.options import DEFAULT_OPTIONS, DecodeOptions
 from mmstudio.core.segments import Segment
+
+if TYPE_CHECKING:
+    import cv2
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def decode_video(path: str | os.PathLike[str], options: DecodeOptions) -> Iterat
         count += 1
     if count == 0:
         raise MediaError(path, "no video frames could be decoded")
-    yield from window_segments(_soundtrack(p, path, options.audio_rate), options, first_index=count)
+    yield from window_segments(soundtrack_blocks(p, path, options.audio_rate), options, first_index=count)
 
 
 def _frames(p: Path, path: object, options: DecodeOptions) -> Iterator[Segment]:
@@ -106,6 +110,37 @@ def _frames(p: Path, path: object, options: DecodeOptions) -> Iterator[Segment]:
         cap.release()
 
 
+def frame_at(path: str | os.PathLike[str], seconds: float,
+             max_side: int = DEFAULT_OPTIONS.image_max_side) -> Image.Image:
+    """The frame shown at `seconds`, as decoding would give it (RGB, bounded size)."""
+    import cv2
+
+    p = require_file(path)
+    cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            raise MediaError(path, "not a readable video (cannot open the stream)")
+        bgr = seek_frame(cap, seconds, path)
+    finally:
+        cap.release()
+    if bgr is None:
+        raise MediaError(path, f"no frame could be read at {seconds:.2f} s")
+    return _to_image(bgr, max_side)
+
+
+def seek_frame(cap: cv2.VideoCapture, seconds: float, source: object) -> np.ndarray | None:
+    """The BGR frame at `seconds` of an open capture; None where the stream has none."""
+    import cv2
+
+    try:
+        cap.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000.0)
+        ok, bgr = cap.read()
+    except cv2.error as exc:  # one bad spot in the stream; other positions may do
+        log.debug("%s: cannot read a frame at %.1f s (%s)", source, seconds, exc)
+        return None
+    return bgr if ok and bgr is not None and bgr.size else None
+
+
 def _colour_histograms(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two coarse colour histograms of a tiny copy, on bin grids offset by half a bin.
 
@@ -148,7 +183,7 @@ def _to_image(bgr: np.ndarray, max_side: int) -> Image.Image:
     return Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
-def _soundtrack(p: Path, path: object, rate: int) -> Iterator[np.ndarray]:
+def soundtrack_blocks(p: Path, path: object, rate: int) -> Iterator[np.ndarray]:
     """Mono float32 blocks at `rate` of the first audio stream; none if there is none.
 
     The frames are already out by the time this runs, so a broken soundtrack only
