@@ -61,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_models(p, "search with (default: all of the library's)")
 
+    p = sub.add_parser("explain", help="why a search result matched: relevance map and tokens")
+    p.add_argument("text", nargs="?", help="text query")
+    p.add_argument("--file", type=Path, help="query with a file (image, text, audio, video)")
+    _add_library(p)
+    p.add_argument("--rank", type=_positive, default=1, help="which result (default: the first)")
+    p.add_argument("--method", help="gradcam, chefer, rollout, gradinput, rise or occlusion "
+                                    "(default: the best one for the result's encoder)")
+    p.add_argument("--out", type=Path, help="write the map over the item to this PNG")
+    p.add_argument("--colormap", default="inferno", help="inferno, viridis, jet or grey")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("info", help="what a library holds")
     _add_library(p)
     p.add_argument("--json", action="store_true")
@@ -93,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = args.command or "gui"
     try:
-        return {"index": cmd_index, "search": cmd_search, "info": cmd_info, "demo": cmd_demo,
+        return {"index": cmd_index, "search": cmd_search, "explain": cmd_explain, "info": cmd_info, "demo": cmd_demo,
                 "models": cmd_models, "gui": cmd_gui}[command](args)
     except MmstudioError as exc:
         print(f"mmstudio: {exc}", file=sys.stderr)
@@ -184,6 +195,68 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         _print_results(query.label, results)
     return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from mmstudio.core.search import SearchQuery, search_job
+    from mmstudio.explain import COLORMAPS, explain, methods_for
+
+    if (args.text is None) == (args.file is None):
+        print("mmstudio explain: give either TEXT or --file PATH", file=sys.stderr)
+        return 2
+    if args.colormap not in COLORMAPS:
+        print(f"mmstudio explain: --colormap is one of {', '.join(COLORMAPS)}", file=sys.stderr)
+        return 2
+    query = SearchQuery(text=args.text) if args.text is not None else SearchQuery(path=args.file)
+    with _open(args, create=False) as library:
+        outcome = search_job(library, query, limit=args.rank)
+        if len(outcome.results) < args.rank:
+            print(f"mmstudio explain: only {len(outcome.results)} results", file=sys.stderr)
+            return 1
+        result = outcome.results[args.rank - 1]
+        e = explain(library, query, result, vectors=outcome.vectors, method=args.method)
+        methods = methods_for(library, result)
+    if args.out is not None and e.heatmap is not None:
+        _write_overlay(args.out, e, result, args.colormap)
+    if args.json:
+        print(json.dumps({
+            "result": result.to_dict(), "method": e.method, "methods": methods,
+            "similarity": e.similarity, "seconds": e.seconds, "frame_time": e.frame_time,
+            "window": e.window, "map_shape": None if e.heatmap is None else list(e.heatmap.shape),
+            "tokens": [vars(t) for t in e.tokens], "query_tokens": [vars(t) for t in e.query_tokens],
+            "out": str(args.out) if args.out else None,
+        }, indent=2))
+        return 0
+    print(f"{result.path} ({result.modality}, {_moment(result) or 'whole item'})")
+    print(f"  {e.label} in {e.space}: similarity {e.similarity:.3f}, {e.seconds:.2f} s "
+          f"(also: {', '.join(m for m in methods if m != e.method) or 'none'})")
+    for name, tokens in (("query", e.query_tokens), ("item", e.tokens)):
+        if tokens:
+            top = sorted(tokens, key=lambda t: -t.score)[:8]
+            print(f"  {name} tokens, most relevant first: "
+                  + ", ".join(f"{t.text!r} {t.weight:+.2f}" for t in top))
+    if args.out is not None and e.heatmap is not None:
+        print(f"  map written to {args.out}")
+    return 0
+
+
+def _write_overlay(path: Path, e, result, colormap: str) -> None:
+    """The map over what it explains (the picture, the frame, the spectrogram), as PNG."""
+    import numpy as np
+    from PIL import Image
+
+    from mmstudio.core import media
+    from mmstudio.explain import blend
+
+    if e.spectrogram is not None:
+        s = e.spectrogram[::-1]  # low frequencies at the bottom
+        grey = ((s - s.min()) / max(float(np.ptp(s)), 1e-6) * 255).astype(np.uint8)
+        base = Image.fromarray(grey).convert("RGB")
+        heatmap = e.heatmap[::-1]
+    else:
+        base = e.frame or media.load_image(result.path, media.DEFAULT_OPTIONS)
+        heatmap = e.heatmap
+    Image.fromarray(blend(np.asarray(base.convert("RGB")), heatmap, colormap)).save(path)
 
 
 def _moment(r) -> str:

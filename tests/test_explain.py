@@ -300,3 +300,23 @@ def test_colorize_fades_irrelevant_pixels():
     assert tuple(rgba[0, 2, :3]) == (0xFC, 0xFF, 0xA4)  # inferno's brightest end
     with pytest.raises(ValueError):
         colorize(np.zeros((1, 1)), "nope")
+
+
+def test_cli_explains_a_result_and_writes_the_overlay(tmp_path, capsys):
+    import json
+
+    from mmstudio import cli
+
+    files = good_collection(tmp_path / "media")
+    lib = str(tmp_path / "lib")
+    assert cli.main(["index", str(tmp_path / "media"), "--library", lib]) == 0
+    capsys.readouterr()
+    out = tmp_path / "map.png"
+    code = cli.main(["explain", "--file", str(files["checker"]), "--library", lib,
+                     "--method", "gradcam", "--out", str(out), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["method"] == "gradcam"
+    assert report["result"]["path"] == str(files["checker"])
+    with Image.open(out) as written:
+        assert written.size == Image.open(files["checker"]).size
+    assert cli.main(["explain", "dots", "--library", lib, "--colormap", "nope"]) == 2

@@ -54,3 +54,12 @@ def colorize(heatmap: np.ndarray, name: str = "inferno", *, alpha: bool = True) 
     out[..., :3] = lut(name)[idx]
     out[..., 3] = np.round(np.minimum(h * 2.0, 1.0) * 255).astype(np.uint8) if alpha else 255
     return out
+
+
+def blend(rgb: np.ndarray, heatmap: np.ndarray, name: str = "inferno",
+          opacity: float = 0.6) -> np.ndarray:
+    """(H, W, 3) uint8 picture with the coloured map over it (same shape as the map)."""
+    rgba = colorize(heatmap, name).astype(np.float32)
+    alpha = rgba[..., 3:] / 255.0 * opacity
+    out = np.asarray(rgb, np.float32) * (1 - alpha) + rgba[..., :3] * alpha
+    return np.round(out).astype(np.uint8)
