@@ -1,8 +1,9 @@
 """`make screenshots`: the window on generated media, offscreen, saved as PNGs.
 
 python -m tests.screenshots OUT_DIR writes main-window.png (a text search with
-results), video-preview.png (a picture query whose match is a video moment, the
-player at that moment), and jobs-mid-ingest.png (a folder being added).
+results), relevance-preview.png (a picture it found, with the relevance map over it),
+video-preview.png (a picture query whose match is a video moment, the player at that
+moment), and jobs-mid-ingest.png (a folder being added).
 """
 
 from __future__ import annotations
@@ -67,6 +68,13 @@ def main(out: Path) -> int:
         settle(0.3)
         wait(lambda: not window.grid.thumb_slot.busy)
         shoot("main-window.png")
+
+        model = window.grid.model()
+        row = next(r for r in range(model.rowCount())
+                   if model.index(r, 0).data(ResultRole).modality == "image")
+        window.grid.setCurrentIndex(model.index(row, 0))
+        wait(lambda: window.preview.relevance.shown is not None)
+        shoot("relevance-preview.png")
 
         query = work / "circles.png"
         draw("circles", 256, 1).save(query)  # the video's second scene, 2 s to 4 s

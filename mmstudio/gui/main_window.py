@@ -303,7 +303,10 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self, result) -> None:
         outcome = self.session.outcome
-        self.preview.show_result(result, outcome.vectors if outcome is not None else None)
+        if outcome is None:
+            self.preview.show_result(result)
+        else:
+            self.preview.show_result(result, outcome.vectors, outcome.query)
 
     def find_similar(self) -> None:
         self.session.find_similar(self.session.selected)

@@ -143,10 +143,11 @@ class Session(QObject):
             slot.shutdown()
         self._queue.clear()
         if self.library is not None:
-            self.library.close()
-            self.library = None
+            library, self.library = self.library, None
             self.set_results(None)
+            # views stop the jobs they run on it (preview, explanation) before it closes
             self.library_changed.emit(None)
+            library.close()
 
     def _opened(self, value) -> None:
         library, counts, errors = value

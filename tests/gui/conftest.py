@@ -15,3 +15,15 @@ def _no_leftover_tasks(qapp):
     pool = QThreadPool.globalInstance()
     assert pool.waitForDone(10_000), "a job was still running 10 s after the test ended"
     assert pool.activeThreadCount() == 0
+
+
+def open_pane(qtbot, library, height: int):
+    """A shown PreviewPane on `library`, for a fixture to yield and then shut down."""
+    from mmstudio.gui.views.preview import PreviewPane
+
+    pane = PreviewPane()
+    qtbot.addWidget(pane)
+    pane.resize(720, height)
+    pane.show()
+    pane.set_library(library)
+    return pane

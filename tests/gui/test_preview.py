@@ -19,6 +19,7 @@ from mmstudio.gui.views import preview as preview_module
 from mmstudio.gui.views.media_widgets import Multimedia
 from mmstudio.gui.views.preview import PreviewPane
 from tests.fakes import FakeEncoder
+from tests.gui.conftest import open_pane
 from tests.test_preview_core import LONG_TEXT, preview_collection
 
 LOADED = 10_000  # ms to wait for a load
@@ -38,11 +39,7 @@ def indexed(tmp_path_factory):
 
 @pytest.fixture
 def pane(qtbot, indexed):
-    pane = PreviewPane()
-    qtbot.addWidget(pane)
-    pane.resize(720, 520)
-    pane.show()
-    pane.set_library(indexed[0])
+    pane = open_pane(qtbot, indexed[0], 520)
     yield pane
     pane.shutdown()
 

@@ -1,4 +1,5 @@
-"""The preview pane's widgets: a zoomable picture view, a timeline strip, matched text.
+"""The preview pane's widgets: a zoomable picture view, relevance overlays, a
+spectrogram, a timeline strip, matched text.
 
 QtMultimedia is imported in one place, `multimedia()`: it needs system libraries
 (PulseAudio, FFmpeg's) that a machine may lack, and the pane must still show
@@ -8,7 +9,7 @@ pictures and text there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import SimpleNamespace
@@ -17,24 +18,33 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
+    QImage,
     QMouseEvent,
     QPainter,
     QPainterPath,
     QPaintEvent,
     QPalette,
     QPen,
+    QPixmap,
     QResizeEvent,
     QTextCharFormat,
     QTextCursor,
+    QTransform,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QFrame,
+    QGraphicsItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
     QGraphicsView,
+    QHBoxLayout,
+    QLabel,
     QSizePolicy,
     QTextBrowser,
     QTextEdit,
     QToolTip,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -136,6 +146,92 @@ class ZoomView(QGraphicsView):
         super().resizeEvent(event)
         if self._fitting:
             self.fit()
+
+
+class HeatmapOverlay(QGraphicsPixmapItem):
+    """A relevance map laid over another item of the same scene, stretched to its bounds.
+
+    The map has its own resolution (the file's pixels, a frame's, a spectrogram's), not
+    the one of the item under it (a downscaled preview, a video surface): stretching it
+    onto that item's scene rectangle keeps the two aligned through zoom and pan. Mouse
+    presses pass through, so dragging still pans the view.
+    """
+
+    def __init__(self, under: QGraphicsItem) -> None:
+        super().__init__()
+        self._under = under
+        self.setZValue(under.zValue() + 1)
+        self.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setVisible(False)
+
+    def set_image(self, image: QImage | None) -> None:
+        """Show `image` (None: nothing) over the item under it."""
+        self.setPixmap(QPixmap() if image is None else QPixmap.fromImage(image))
+        self.align()
+
+    def align(self) -> None:
+        """Stretch the map over the item under it again (after that item changed size)."""
+        pixmap = self.pixmap()
+        target = self._under.mapRectToScene(self._under.boundingRect())
+        if pixmap.isNull() or target.isEmpty():
+            return
+        self.setPos(target.topLeft())
+        self.setTransform(QTransform.fromScale(target.width() / pixmap.width(),
+                                               target.height() / pixmap.height()))
+
+
+class SpectrogramView(QWidget):
+    """A stretch of sound as a spectrogram (low frequencies at the bottom) with a relevance
+    map over it, and the times it spans."""
+
+    # width / height shown: a few seconds of 64 mel bands read as a strip, not a square
+    ASPECT = 3.0
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = ZoomView(upscale=True)
+        self.view.setScene(QGraphicsScene(self.view))
+        self.view.setMinimumHeight(90)
+        self.picture = QGraphicsPixmapItem()
+        self.picture.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.overlay = HeatmapOverlay(self.picture)
+        self.view.scene().addItem(self.picture)
+        self.view.scene().addItem(self.overlay)
+        self.start_label, self.end_label = QLabel(), QLabel()
+        caption = QLabel("spectrogram · low frequencies at the bottom")
+        for label in (self.start_label, caption, self.end_label):
+            label.setEnabled(False)  # secondary text
+        caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        times = QHBoxLayout()
+        times.setContentsMargins(0, 0, 0, 0)
+        times.addWidget(self.start_label)
+        times.addWidget(caption, 1)
+        times.addWidget(self.end_label)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 4, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.view, 1)
+        column.addLayout(times)
+
+    def show_spectrogram(self, spectrogram: QImage, overlay: QImage | None,
+                         window: tuple[float, float] | None) -> None:
+        """spectrogram: already flipped (low bands in its last row), like `overlay`."""
+        self.picture.setPixmap(QPixmap.fromImage(spectrogram))
+        width, height = max(spectrogram.width(), 1), max(spectrogram.height(), 1)
+        self.picture.setTransform(QTransform.fromScale(1.0, width / self.ASPECT / height))
+        self.overlay.set_image(overlay)
+        self.overlay.setVisible(overlay is not None)
+        self.start_label.setText(_seconds_text(window[0]) if window else "")
+        self.end_label.setText(_seconds_text(window[1]) if window else "")
+        self.view.fit()
+
+
+def _seconds_text(seconds: float) -> str:
+    """01:02.5: a window of sound is often shorter than a second's resolution shows."""
+    minutes, rest = divmod(max(seconds, 0.0), 60)
+    return f"{int(minutes):02d}:{rest:04.1f}"
 
 
 class Timeline(QWidget):
@@ -354,16 +450,20 @@ class Timeline(QWidget):
 
 
 class MatchTextView(QTextBrowser):
-    """Read-only text with one span highlighted and scrolled into view."""
+    """Read-only text with one span highlighted and scrolled into view, and optionally
+    spans tinted (a relevance map over the words)."""
 
     HIGHLIGHT = QColor(255, 221, 120)
+    MATCH_LINE = QColor(214, 150, 0)  # the match, underlined while tints show the words
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setOpenLinks(False)
         self.setUndoRedoEnabled(False)
         self.document().setDocumentMargin(12)
+        self._text = ""
         self._span: tuple[int, int] | None = None  # document positions of the match
+        self._shaded = False
 
     @property
     def match_span(self) -> tuple[int, int] | None:
@@ -372,25 +472,58 @@ class MatchTextView(QTextBrowser):
 
     def show_text(self, text: str, span: tuple[int, int] | None) -> None:
         """Show `text`; `span` is (start, end) as indices into the Python string."""
-        self.setPlainText(text)
-        self._span = None
-        if span is None:
+        self.setPlainText(text)  # drops the tints too
+        self._text, self._span, self._shaded = text, None, False
+        if span is not None:
+            positions = _document_positions(text, span)
+            self._span = (positions[span[0]], positions[span[1]])
+        self._mark_match()
+        # Scroll once the text is laid out at the widget's size.
+        QTimer.singleShot(0, self.scroll_to_match)
+
+    def shade(self, spans: Sequence[tuple[int, int, QColor]]) -> None:
+        """Tint (start, end) spans of the text (Python string indices) with their colours;
+        [] takes the tints away.
+
+        The tints are the document's own character formats, so the match highlight (an
+        extra selection, painted over them) turns into an underline while they show.
+        """
+        if not spans and not self._shaded:
+            return
+        cursor = QTextCursor(self.document())
+        if self._shaded:
+            cursor.select(QTextCursor.SelectionType.Document)
+            cursor.setCharFormat(QTextCharFormat())
+        length = len(self._text)
+        spans = [(max(0, a), min(length, b), c) for a, b, c in spans if min(length, b) > max(0, a)]
+        positions = _document_positions(self._text, (i for a, b, _ in spans for i in (a, b)))
+        for start, end, colour in spans:
+            tint = QTextCharFormat()
+            tint.setBackground(colour)
+            cursor.setPosition(positions[start])
+            cursor.setPosition(positions[end], QTextCursor.MoveMode.KeepAnchor)
+            cursor.mergeCharFormat(tint)
+        self._shaded = bool(spans)
+        self._mark_match()
+
+    def _mark_match(self) -> None:
+        if self._span is None:
             self.setExtraSelections([])
             return
-        start, end = (_document_position(text, i) for i in span)
         cursor = QTextCursor(self.document())
-        cursor.setPosition(start)
-        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
-        selection = QTextEdit.ExtraSelection()
+        cursor.setPosition(self._span[0])
+        cursor.setPosition(self._span[1], QTextCursor.MoveMode.KeepAnchor)
         fmt = QTextCharFormat()
-        fmt.setBackground(self.HIGHLIGHT)
-        fmt.setForeground(QColor(20, 20, 20))  # readable on the highlight in a dark theme too
+        if self._shaded:
+            fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.SingleUnderline)
+            fmt.setUnderlineColor(self.MATCH_LINE)
+        else:
+            fmt.setBackground(self.HIGHLIGHT)
+            fmt.setForeground(QColor(20, 20, 20))  # readable on the highlight in a dark theme too
+        selection = QTextEdit.ExtraSelection()
         selection.format = fmt
         selection.cursor = cursor
         self.setExtraSelections([selection])
-        self._span = (start, end)
-        # Scroll once the text is laid out at the widget's size.
-        QTimer.singleShot(0, self.scroll_to_match)
 
     def scroll_to_match(self) -> None:
         if self._span is None:
@@ -403,11 +536,20 @@ class MatchTextView(QTextBrowser):
         bar.setValue(bar.value() + top - self.viewport().height() // 4)
 
 
-def _document_position(text: str, index: int) -> int:
-    """A Python string index as a QTextDocument position.
+def _document_positions(text: str, indices: Iterable[int]) -> dict[int, int]:
+    """Python string indices as QTextDocument positions.
 
     Qt counts UTF-16 units (an emoji is two) and makes each "\\r\\n" one paragraph
-    break, so offsets from the catalog need mapping.
+    break, so offsets from the catalog need mapping. The text is walked once for all the
+    indices: a relevance map has hundreds of words in a text of millions of characters.
     """
-    prefix = text[:index]
-    return len(prefix.encode("utf-16-le")) // 2 - prefix.count("\r\n")
+    positions: dict[int, int] = {}
+    done = units = pairs = 0
+    for index in sorted(set(indices)):
+        piece = text[done:index]
+        units += len(piece.encode("utf-16-le")) // 2
+        # a "\r\n" cut at the previous index was in neither piece
+        pairs += piece.count("\r\n") + (0 < done < index and text[done - 1:done + 1] == "\r\n")
+        positions[index] = units - pairs
+        done = index
+    return positions

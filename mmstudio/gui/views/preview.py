@@ -2,11 +2,13 @@
 
 Pictures zoom and pan; videos and sounds open paused at the moment (the frame or the
 waveform is there to see, and Space plays from it) with a strip of the query's
-similarity along the whole file; text shows the matched chunk highlighted.
+similarity along the whole file; text shows the matched chunk highlighted. Under a
+query, the relevance bar explains the match and the pane draws it: a heatmap over the
+picture or the explained frame, a spectrogram for sound, tinted words for text.
 
 Everything that reads a file runs as one job in the pane's TaskSlot (`load_preview`):
 a new selection cancels the stale load, and the GUI thread only renders what comes
-back. QMediaPlayer decodes on its own threads.
+back. QMediaPlayer decodes on its own threads. Explanations run on the bar's own slot.
 """
 
 from __future__ import annotations
@@ -44,19 +46,25 @@ from mmstudio.core.preview import (
     similarity_curve,
     waveform_peaks,
 )
-from mmstudio.core.search import SearchResult
+from mmstudio.core.search import SearchQuery, SearchResult
+from mmstudio.explain import methods_for
 from mmstudio.gui.style import clock, moment_text
 from mmstudio.gui.views.media_widgets import (
+    HeatmapOverlay,
     MatchTextView,
+    SpectrogramView,
     Timeline,
     ZoomView,
     multimedia,
 )
+from mmstudio.gui.views.relevance import RelevanceBar, Rendered, token_colour
 from mmstudio.gui.workers import TaskSlot
 
 log = logging.getLogger(__name__)
 
 VIEWS = ("empty", "loading", "image", "video", "audio", "text", "error")
+# An explained frame's map shows while the player is this close to it (seconds).
+FRAME_TOLERANCE = 0.5
 
 
 # ---------------------------------------------------------------------------- the job
@@ -72,31 +80,39 @@ class Loaded:
     curve: list[CurvePoint] = field(default_factory=list)
     waveform: Waveform | None = None
     note: str = ""  # why there is no curve
+    methods: list[str] = field(default_factory=list)  # relevance methods, best first
 
 
 def load_preview(
     result: SearchResult,
     library: object | None,
     vectors: Mapping[str, np.ndarray] | None,
+    explainable: bool = False,
     *,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
 ) -> Loaded:
-    """A job: read what the pane needs to show `result`. MediaError for a bad file."""
+    """A job: read what the pane needs to show `result`. MediaError for a bad file.
+
+    explainable: a query is there to explain the match with: list the methods (which
+    may look at the library's encoders, so not on the GUI thread).
+    """
     path = Path(result.path)
     if not path.is_file():
         raise MediaError(result.path, "file not found: it was moved or deleted after indexing")
+    methods = _methods(result, library) if explainable else []
     if result.modality == "image":
-        return Loaded(result, image=_to_qimage(preview_image(path)))
+        return Loaded(result, image=_to_qimage(preview_image(path)), methods=methods)
     if result.modality == "text":
-        return Loaded(result, text=preview_text(path, result.char_start, result.char_end))
+        return Loaded(result, text=preview_text(path, result.char_start, result.char_end),
+                      methods=methods)
     curve = _curve(result, library, vectors, progress, cancel)
     waveform = None
     if result.modality == "audio":
         waveform = waveform_peaks(path, progress=progress, cancel=cancel)
     note = ("" if curve else "search to see the similarity along the file" if not vectors
             else "the query has no vectors in this file's spaces")
-    return Loaded(result, curve=curve, waveform=waveform, note=note)
+    return Loaded(result, curve=curve, waveform=waveform, note=note, methods=methods)
 
 
 def _curve(result, library, vectors, progress, cancel) -> list[CurvePoint]:
@@ -109,6 +125,16 @@ def _curve(result, library, vectors, progress, cancel) -> list[CurvePoint]:
         raise
     except Exception:  # the strip is a bonus: the file still plays without it
         log.warning("no similarity curve for %s", result.path, exc_info=True)
+        return []
+
+
+def _methods(result, library) -> list[str]:
+    if library is None:
+        return []
+    try:
+        return methods_for(library, result)
+    except Exception:  # the relevance map is a bonus: the preview shows without it
+        log.warning("no relevance methods for %s", result.path, exc_info=True)
         return []
 
 
@@ -144,6 +170,9 @@ class PreviewPane(QWidget):
         self._library: object | None = None
         self._result: SearchResult | None = None
         self._vectors: Mapping[str, np.ndarray] | None = None
+        self._query: SearchQuery | None = None
+        self._text_offset = 0  # where the text shown starts in the file's text
+        self._frame_time: float | None = None  # the video frame explained
         self._view = "empty"
         self._player: QObject | None = None
         self._pending_seek: int | None = None  # ms, applied once the media has loaded
@@ -158,11 +187,22 @@ class PreviewPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(self._build_header())
+        self.relevance = RelevanceBar()
+        self.relevance.rendered.connect(self._draw_relevance)
+        self.relevance.cleared.connect(self._clear_relevance)
+        self.relevance.opacity_changed.connect(self._set_overlay_opacity)
+        layout.addWidget(self.relevance)
         self._stack = QStackedWidget()
         self._pages: dict[str, QWidget] = {}
         self._build_pages()
         layout.addWidget(self._stack, 1)
+        # under the page, for audio and for a video explained by its sound
+        self.spectrogram = SpectrogramView()
+        self.spectrogram.setMaximumHeight(220)
+        self.spectrogram.hide()
+        layout.addWidget(self.spectrogram)
         layout.addWidget(self._build_transport())
+        self._set_overlay_opacity(self.relevance.opacity)
         self._show("empty")
 
     # -- public --------------------------------------------------------------------------
@@ -195,25 +235,29 @@ class PreviewPane(QWidget):
     def set_library(self, library: object | None) -> None:
         """Follow another library (None: closing it): stop and clear everything.
 
-        Waits for a running load, which may be reading this library's catalog.
+        Waits for a running load or explanation, which may be reading this library.
         """
         self._slot.shutdown()
+        self.relevance.set_library(library)
         self._library = library
         self.show_result(None)
 
     def show_result(self, result: SearchResult | None,
-                    vectors: Mapping[str, np.ndarray] | None = None) -> None:
+                    vectors: Mapping[str, np.ndarray] | None = None,
+                    query: SearchQuery | None = None) -> None:
         """Show `result` (None: nothing); `vectors` are the query's {space: vector}.
 
+        With the `query` too, the relevance bar explains why the result matched it.
         Showing the result already shown, for the same query, changes nothing (playback
         goes on).
         """
         if result is not None and result == self._result and vectors is self._vectors \
-                and self._view not in ("error", "empty"):
+                and query == self._query and self._view not in ("error", "empty"):
             return
-        self._vectors = vectors
+        self._vectors, self._query = vectors, query
         self._stop_media()
         self._result = result
+        self.relevance.set_subject(result, query, vectors)
         self._find.setEnabled(result is not None)
         self._loading_timer.stop()
         if result is None:
@@ -225,7 +269,8 @@ class PreviewPane(QWidget):
         self._loading.setText("")
         self._show("loading")
         self._loading_timer.start()
-        self._slot.start(load_preview, result, self._library, dict(vectors) if vectors else None)
+        self._slot.start(load_preview, result, self._library, dict(vectors) if vectors else None,
+                         query is not None)
 
     def toggle_playback(self) -> None:
         """Play or pause the audio or video shown (Space); from the moment after its end."""
@@ -241,9 +286,10 @@ class PreviewPane(QWidget):
         player.play()
 
     def shutdown(self) -> None:
-        """Cancel the load and stop playback (the window is closing)."""
+        """Cancel the load and the explanation, and stop playback (the window is closing)."""
         self._loading_timer.stop()
         self._slot.shutdown()
+        self.relevance.shutdown()
         self._stop_media()
 
     # -- building ------------------------------------------------------------------------
@@ -305,8 +351,10 @@ class PreviewPane(QWidget):
         self.image_view = ZoomView()
         self._pixmap_item = QGraphicsPixmapItem()
         self._pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.image_overlay = HeatmapOverlay(self._pixmap_item)
         scene = QGraphicsScene(self.image_view)
         scene.addItem(self._pixmap_item)
+        scene.addItem(self.image_overlay)
         self.image_view.setScene(scene)
         fit, actual = QToolButton(text="Fit"), QToolButton(text="100 %")
         fit.setToolTip("Fit the picture to the pane (double-click)")
@@ -331,8 +379,11 @@ class PreviewPane(QWidget):
         self._video_item = mm.classes.QGraphicsVideoItem() if mm.classes else None
         self.video_view = ZoomView(upscale=True)
         self.video_view.setScene(QGraphicsScene(self.video_view))
+        self.video_overlay: HeatmapOverlay | None = None
         if self._video_item is not None:
+            self.video_overlay = HeatmapOverlay(self._video_item)
             self.video_view.scene().addItem(self._video_item)
+            self.video_view.scene().addItem(self.video_overlay)
             self._video_item.nativeSizeChanged.connect(self._on_video_size)
         self.strip = Timeline(minimum_height=48)
         self.strip.setMaximumHeight(64)
@@ -418,6 +469,7 @@ class PreviewPane(QWidget):
         self._error_title.setText(f"Cannot preview {name}")
         self._error.setText(message)
         self._find.setEnabled(False)  # a file that cannot be read cannot be a query either
+        self.relevance.set_subject(None)
         self._show("error")
 
     def _on_failed(self, message: str) -> None:
@@ -440,6 +492,7 @@ class PreviewPane(QWidget):
                 f"A long text: showing characters {preview.offset:,}–"
                 f"{preview.offset + len(preview.text):,} of {preview.total:,}.")
             self._show("text")
+            self._text_offset = preview.offset
             self.text_view.show_text(preview.text, preview.span(result.char_start, result.char_end))
         else:
             timeline = self.strip if result.modality == "video" else self.waveform
@@ -451,6 +504,7 @@ class PreviewPane(QWidget):
             timeline.placeholder = loaded.note
             self._show(result.modality)
             self._open_media(result)
+        self.relevance.set_methods(loaded.methods)
 
     def _open_media(self, result: SearchResult) -> None:
         player = self.player
@@ -490,6 +544,7 @@ class PreviewPane(QWidget):
 
     def _on_position(self, ms: int) -> None:
         (self.strip if self._view == "video" else self.waveform).set_position(ms / 1000)
+        self._follow_frame(ms / 1000)
         self._update_time()
 
     def _on_duration(self, ms: int) -> None:
@@ -506,19 +561,70 @@ class PreviewPane(QWidget):
         icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         self._play.setIcon(self.style().standardIcon(icon))
 
-    def _seek(self, seconds: float) -> None:
+    def _seek(self, seconds: float, *, pause: bool = False) -> None:
         if self._player is None or self._player.source().isEmpty():
             return
         if self._pending_seek is not None:
             self._pending_seek = int(seconds * 1000)  # still loading: go there once loaded
         else:
             self._player.setPosition(int(seconds * 1000))
+            if pause:
+                self._player.pause()
 
     def _on_video_size(self, size) -> None:
         if not size.isEmpty():
             self._video_item.setSize(size)
+            self.video_overlay.align()
             self.video_view.setSceneRect(self._video_item.boundingRect())
             self.video_view.fit()
+
+    # -- relevance -----------------------------------------------------------------------
+
+    def _draw_relevance(self, rendered: Rendered) -> None:
+        """Lay the shown result's explanation over its view (the bar sends no stale one)."""
+        explanation = rendered.explanation
+        if explanation.spectrogram is not None and rendered.spectrogram is not None:
+            if self._view in ("audio", "video"):
+                self.spectrogram.show_spectrogram(rendered.spectrogram, rendered.overlay,
+                                                  explanation.window)
+                self.spectrogram.show()
+        elif self._view == "image":
+            self.image_overlay.set_image(rendered.overlay)
+            self.image_overlay.setVisible(rendered.overlay is not None)
+        elif self._view == "video" and explanation.frame_time is not None \
+                and self.video_overlay is not None:
+            self.video_overlay.set_image(rendered.overlay)
+            self._frame_time = explanation.frame_time
+            self._seek(explanation.frame_time, pause=True)  # the frame the map is about
+            self._follow_frame(self._player.position() / 1000 if self._player else 0.0)
+        elif self._view == "text" and explanation.tokens:
+            offset = self._text_offset
+            self.text_view.shade([(t.start - offset, t.end - offset, token_colour(t.weight))
+                                  for t in explanation.tokens])
+        timeline = {"video": self.strip, "audio": self.waveform}.get(self._view)
+        if timeline is not None and explanation.curve and not timeline.curve:
+            timeline.set_curve(explanation.curve)
+
+    def _clear_relevance(self) -> None:
+        self._frame_time = None
+        for overlay in (self.image_overlay, self.video_overlay):
+            if overlay is not None:
+                overlay.set_image(None)
+                overlay.hide()
+        self.spectrogram.hide()
+        self.text_view.shade([])
+
+    def _set_overlay_opacity(self, opacity: float) -> None:
+        for overlay in (self.image_overlay, self.video_overlay, self.spectrogram.overlay):
+            if overlay is not None:
+                overlay.setOpacity(opacity)
+
+    def _follow_frame(self, seconds: float) -> None:
+        """An explained frame's map shows only while that frame is on screen."""
+        if self.video_overlay is not None:
+            self.video_overlay.setVisible(
+                self._frame_time is not None and not self.video_overlay.pixmap().isNull()
+                and abs(seconds - self._frame_time) <= FRAME_TOLERANCE)
 
     def _on_zoom(self, scale: float) -> None:
         image = self._pixmap_item.pixmap()
