@@ -246,12 +246,10 @@ def _write_overlay(path: Path, e, result, colormap: str) -> None:
     from PIL import Image
 
     from mmstudio.core import media
-    from mmstudio.explain import blend
+    from mmstudio.explain import blend, spectrogram_picture
 
-    if e.spectrogram is not None:
-        s = e.spectrogram[::-1]  # low frequencies at the bottom
-        grey = ((s - s.min()) / max(float(np.ptp(s)), 1e-6) * 255).astype(np.uint8)
-        base = Image.fromarray(grey).convert("RGB")
+    if e.spectrogram is not None:  # low frequencies at the bottom
+        base = Image.fromarray(spectrogram_picture(e.spectrogram)).convert("RGB")
         heatmap = e.heatmap[::-1]
     else:
         base = e.frame or media.load_image(result.path, media.DEFAULT_OPTIONS)

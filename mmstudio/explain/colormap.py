@@ -63,3 +63,16 @@ def blend(rgb: np.ndarray, heatmap: np.ndarray, name: str = "inferno",
     alpha = rgba[..., 3:] / 255.0 * opacity
     out = np.asarray(rgb, np.float32) * (1 - alpha) + rgba[..., :3] * alpha
     return np.round(out).astype(np.uint8)
+
+
+#: a spectrogram is drawn over this many dB below its loudest cell: quieter is black
+SPECTROGRAM_DB_RANGE = 80.0
+
+
+def spectrogram_picture(db: np.ndarray, db_range: float = SPECTROGRAM_DB_RANGE) -> np.ndarray:
+    """Log-mel dB (row 0 the lowest band) -> uint8 greyscale, low bands at the bottom
+    (flip a map over it the same way, `heatmap[::-1]`)."""
+    s = np.nan_to_num(np.asarray(db, np.float32)[::-1], nan=-np.inf)
+    top = float(s.max()) if s.size else 0.0
+    grey = np.clip((s - (top - db_range)) / db_range, 0.0, 1.0)
+    return np.round(grey * 255).astype(np.uint8)

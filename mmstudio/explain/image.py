@@ -224,7 +224,6 @@ def rise(tower: ImageTower, vector: np.ndarray, *, masks: int = RISE_MASKS,
     weighted = torch.zeros((h, w), dtype=torch.float64, device=tower.x.device)
     coverage = torch.zeros_like(weighted)
     total = 0.0
-    base = None
     with tower.lock, torch.inference_mode():
         base = float(tower.scores(tower.x, q)[0])
         for done in range(0, masks, tower.batch_size):

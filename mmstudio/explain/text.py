@@ -159,10 +159,9 @@ def _query(vector: np.ndarray, like: torch.Tensor) -> torch.Tensor:
 
 def _scores(tower: TextTower, score: Callable[[int, int], float]) -> list[TokenScore]:
     """TokenScores of the text tokens in text order (spans are the tokenizer's)."""
-    return token_weights([TokenScore("", a, b, score(r, p))
+    return token_weights([TokenScore("", span[0], span[1], score(r, p))
                           for r, spans in enumerate(tower.spans)
-                          for p, span in enumerate(spans) if span is not None
-                          for a, b in [span]])
+                          for p, span in enumerate(spans) if span is not None])
 
 
 def with_text(tokens: list[TokenScore], text: str, offset: int = 0) -> list[TokenScore]:

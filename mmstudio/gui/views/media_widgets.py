@@ -54,6 +54,14 @@ from mmstudio.gui.style import clock
 log = logging.getLogger(__name__)
 
 
+
+def to_qimage(pixels: np.ndarray, fmt: QImage.Format) -> QImage:
+    """A QImage owning a copy of (H, W[, C]) uint8 pixels (safe to build off the GUI
+    thread)."""
+    pixels = np.ascontiguousarray(pixels)
+    height, width = pixels.shape[:2]
+    return QImage(pixels.data, width, height, pixels.strides[0], fmt).copy()
+
 @dataclass(frozen=True)
 class Multimedia:
     """QtMultimedia's classes, or why they could not be loaded."""

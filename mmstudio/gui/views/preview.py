@@ -56,6 +56,7 @@ from mmstudio.gui.views.media_widgets import (
     Timeline,
     ZoomView,
     multimedia,
+    to_qimage,
 )
 from mmstudio.gui.views.relevance import RelevanceBar, Rendered, token_colour
 from mmstudio.gui.workers import TaskSlot
@@ -139,10 +140,7 @@ def _methods(result, library) -> list[str]:
 
 
 def _to_qimage(picture) -> QImage:
-    rgb = picture.convert("RGB")
-    data = rgb.tobytes()
-    image = QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888)
-    return image.copy()  # own the pixels: `data` goes away with this frame
+    return to_qimage(np.asarray(picture.convert("RGB")), QImage.Format.Format_RGB888)
 
 
 # ---------------------------------------------------------------------------- the pane

@@ -42,11 +42,11 @@ from mmstudio.explain import (
     cache_key,
     colorize,
     explain,
+    spectrogram_picture,
 )
+from mmstudio.gui.views.media_widgets import to_qimage
 from mmstudio.gui.workers import TaskSlot
 
-# A spectrogram is drawn over this many dB below its loudest cell: quieter is black.
-SPECTROGRAM_DB_RANGE = 80.0
 WARM, COOL = QColor(231, 96, 40), QColor(52, 120, 219)  # words that raise / lower the match
 ERROR = QColor(192, 57, 43)
 MAX_TINT = 0.65  # the most opaque a word's tint gets: the word must stay readable
@@ -104,25 +104,11 @@ def render(explanation: Explanation, key: tuple, colormap: str, *,
         # the preview never shows more pixels than this: a map over a 50 MP photo need not
         step = max(1, math.ceil(max(heat.shape) / IMAGE_MAX_SIDE))
         heat = heat[::step, ::step]
-        overlay = _qimage(colorize(heat[::-1] if over_sound else heat, colormap),
+        overlay = to_qimage(colorize(heat[::-1] if over_sound else heat, colormap),
                           QImage.Format.Format_RGBA8888)
-    spectrogram = _grey_spectrogram(explanation.spectrogram) if over_sound else None
+    spectrogram = (to_qimage(spectrogram_picture(explanation.spectrogram),
+                             QImage.Format.Format_Grayscale8) if over_sound else None)
     return Rendered(key, explanation, colormap, overlay, spectrogram)
-
-
-def _grey_spectrogram(db: np.ndarray) -> QImage:
-    """Log-mel dB (row 0 the lowest band) as a greyscale picture, low bands at the bottom."""
-    s = np.nan_to_num(np.asarray(db, np.float32)[::-1], nan=-np.inf)
-    top = float(s.max()) if s.size else 0.0
-    grey = np.clip((s - (top - SPECTROGRAM_DB_RANGE)) / SPECTROGRAM_DB_RANGE, 0.0, 1.0)
-    return _qimage(np.round(grey * 255).astype(np.uint8), QImage.Format.Format_Grayscale8)
-
-
-def _qimage(pixels: np.ndarray, fmt: QImage.Format) -> QImage:
-    pixels = np.ascontiguousarray(pixels)
-    height, width = pixels.shape[:2]
-    image = QImage(pixels.data, width, height, pixels.strides[0], fmt)
-    return image.copy()  # own the pixels: the array goes away with this frame
 
 
 # ---------------------------------------------------------------------------- words
