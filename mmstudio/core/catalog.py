@@ -80,6 +80,51 @@ MIGRATIONS: list[str] = [
     ALTER TABLE files ADD COLUMN spaces TEXT NOT NULL DEFAULT '';
     UPDATE files SET spaces = 'starter,starter-audio,starter-image' WHERE state = 'ok';
     """,
+    # 3: labels (mmstudio.labels). A schema is a named label set; `labels` holds what a
+    # person said, `label_journal` every change to it (undo/redo, audit), `suggestions`
+    # what a model proposes, `splits` the train/validation/test split of an item.
+    # Labels reference items without a cascade: an item whose files went away keeps
+    # its labels (remove_files keeps labelled items) and gets them back if they return.
+    """
+    CREATE TABLE schemas (
+        name     TEXT PRIMARY KEY,
+        multi    INTEGER NOT NULL DEFAULT 0,
+        labels   TEXT NOT NULL,
+        created  REAL NOT NULL
+    );
+    CREATE TABLE labels (
+        item_id  INTEGER NOT NULL,
+        schema   TEXT NOT NULL,
+        label    TEXT NOT NULL,
+        at       REAL NOT NULL,
+        PRIMARY KEY (item_id, schema, label)
+    );
+    CREATE INDEX labels_schema ON labels(schema, label);
+    CREATE TABLE label_journal (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        change   TEXT NOT NULL UNIQUE,
+        session  TEXT NOT NULL,
+        schema   TEXT NOT NULL,
+        before   TEXT NOT NULL,
+        after    TEXT NOT NULL,
+        at       REAL NOT NULL,
+        state    TEXT NOT NULL DEFAULT 'done' CHECK (state IN ('done', 'undone', 'dropped'))
+    );
+    CREATE INDEX label_journal_session ON label_journal(session, seq);
+    CREATE TABLE suggestions (
+        item_id  INTEGER NOT NULL,
+        schema   TEXT NOT NULL,
+        label    TEXT NOT NULL,
+        score    REAL NOT NULL,
+        source   TEXT NOT NULL,
+        at       REAL NOT NULL,
+        PRIMARY KEY (item_id, schema)
+    );
+    CREATE TABLE splits (
+        item_id  INTEGER PRIMARY KEY,
+        split    TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -172,19 +217,31 @@ class Catalog:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction. durable: sync the WAL to disk on commit (labels), so
+        the change survives a power cut, not only the process being killed."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def query(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """A read for the packages that keep their own tables here (labels)."""
+        return self._query(sql, args)
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -314,7 +371,8 @@ class Catalog:
         with self.transaction() as db:
             db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in file_ids])
             db.execute(
-                "DELETE FROM items WHERE id NOT IN (SELECT DISTINCT item_id FROM files)"
+                "DELETE FROM items WHERE id NOT IN (SELECT DISTINCT item_id FROM files) "
+                "AND id NOT IN (SELECT DISTINCT item_id FROM labels)"
             )
 
     # -- segments ---------------------------------------------------------------
@@ -344,6 +402,42 @@ class Catalog:
             (str(path),),
         )
         return [SegmentRecord(*row) for row in rows]
+
+    def item_segments(self, item_ids: Sequence[int] | None = None) -> list[tuple[int, int, str]]:
+        """(item id, segment id, segment kind) of indexed files, for all items or some."""
+        sql = ("SELECT f.item_id, s.id, s.kind FROM segments s JOIN files f ON f.id = s.file_id "
+               "WHERE f.state = 'ok'")
+        if item_ids is None:
+            return [tuple(r) for r in self._query(sql + " ORDER BY f.item_id, s.id")]
+        found: list[tuple[int, int, str]] = []
+        ids = list(dict.fromkeys(int(i) for i in item_ids))
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            rows = self._query(sql + f" AND f.item_id IN ({','.join('?' * len(chunk))})", chunk)
+            found.extend(tuple(r) for r in rows)
+        return found
+
+    def item_files(self, item_ids: Sequence[int] | None = None) -> dict[int, list[tuple[str, str]]]:
+        """The indexed files of items: {item id: [(path, modality), ...]} (items with one)."""
+        sql = "SELECT item_id, path, modality FROM files WHERE state = 'ok'"
+        rows: list[sqlite3.Row] = []
+        if item_ids is None:
+            rows = self._query(sql + " ORDER BY item_id, path")
+        else:
+            ids = list(dict.fromkeys(int(i) for i in item_ids))
+            for lo in range(0, len(ids), 500):
+                chunk = ids[lo : lo + 500]
+                rows += self._query(
+                    sql + f" AND item_id IN ({','.join('?' * len(chunk))}) ORDER BY item_id, path",
+                    chunk)
+        found: dict[int, list[tuple[str, str]]] = {}
+        for item_id, path, modality in rows:
+            found.setdefault(int(item_id), []).append((path, modality))
+        return found
+
+    def item_of_path(self, path: str) -> int | None:
+        rows = self._query("SELECT item_id FROM files WHERE path = ?", (str(path),))
+        return int(rows[0][0]) if rows else None
 
     # -- statistics ---------------------------------------------------------------
 

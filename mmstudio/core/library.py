@@ -146,6 +146,13 @@ class Library:
         log.info("opened library %s", self.path)
 
     @property
+    def labels(self):
+        """The library's labels (mmstudio.labels.store.LabelStore)."""
+        from mmstudio.labels.store import LabelStore
+
+        return LabelStore(self.catalog)
+
+    @property
     def settings_path(self) -> Path:
         return self.path / "settings.json"
 
