@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
-from mmstudio.core.search import SearchResult
+from mmstudio.core.search import SearchOutcome, SearchResult
 
 # The file an item is shown by, when it has several (a clip's video before its notes).
 MAIN_FIRST = ("video", "image", "audio", "text")
@@ -36,3 +37,11 @@ def item_results(library, item_ids: Sequence[int],
             char_start=first.char_start if first else None,
             char_end=first.char_end if first else None))
     return results
+
+
+def items_outcome(library, item_ids: Sequence[int], scores: Mapping[int, float] | None = None,
+                  *, progress=None, cancel=None) -> SearchOutcome:
+    """Items as a search outcome with no query (a job: the grid shows them as results)."""
+    started = time.perf_counter()
+    results = item_results(library, list(item_ids), scores)
+    return SearchOutcome(None, results, {}, time.perf_counter() - started)

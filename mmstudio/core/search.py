@@ -157,9 +157,11 @@ def search(
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """A search as a job returns it: the results and the query's vectors (for moments)."""
+    """A search as a job returns it: the results and the query's vectors (for moments).
 
-    query: SearchQuery
+    query None: items shown as results without a search (a confusion-matrix cell)."""
+
+    query: SearchQuery | None
     results: list[SearchResult]
     vectors: dict[str, np.ndarray] = field(repr=False)
     seconds: float

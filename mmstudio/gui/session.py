@@ -19,6 +19,7 @@ from PySide6.QtGui import QImage
 from mmstudio.core import media, microphone
 from mmstudio.core.errors import MmstudioError
 from mmstudio.core.ingest import IndexReport, index
+from mmstudio.core.items import items_outcome
 from mmstudio.core.library import Library
 from mmstudio.core.search import SearchOutcome, SearchQuery, SearchResult, search_job
 from mmstudio.core.warmup import load_models
@@ -238,6 +239,16 @@ class Session(QObject):
         self.search_slot.start(search_job, self.library, query, limit=self.result_limit,
                                title="Searching")
 
+    def show_items(self, item_ids: list[int], title: str,
+                   scores: dict[int, float] | None = None) -> None:
+        """Show items as the results (a confusion cell, a map selection): no query."""
+        if self.library is None:
+            return
+        self.query = None
+        self.query_changed.emit(("items", title))
+        self.search_slot.start(items_outcome, self.library, list(item_ids), scores,
+                               title=f"Showing {title}")
+
     def files_dropped(self, paths: list[Path]) -> None:
         """A dropped folder is added to the library; a dropped file becomes the query."""
         folders = [p for p in paths if p.is_dir()]
@@ -292,7 +303,8 @@ class Session(QObject):
     def _searched(self, outcome: SearchOutcome) -> None:
         self.set_results(outcome)
         n = len(outcome.results)
-        self.message.emit(f"{n} result{'s' * (n != 1)} in {outcome.seconds * 1000:.0f} ms")
+        if outcome.query is not None:
+            self.message.emit(f"{n} result{'s' * (n != 1)} in {outcome.seconds * 1000:.0f} ms")
 
     def set_results(self, outcome: SearchOutcome | None) -> None:
         self.outcome = outcome
