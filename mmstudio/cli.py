@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("ref", help="a Hugging Face id or a model folder")
     m.add_argument("--profile", choices=["clip", "clap"], help="when it cannot be told")
     _add_library(m)
+
+    from mmstudio import cli_fusion, cli_labels
+
+    cli_labels.add_parser(sub, _add_library)
+    cli_fusion.add_parser(sub)
     return parser
 
 
@@ -105,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "gui"
     try:
         return {"index": cmd_index, "search": cmd_search, "explain": cmd_explain, "info": cmd_info, "demo": cmd_demo,
-                "models": cmd_models, "gui": cmd_gui}[command](args)
+                "models": cmd_models, "gui": cmd_gui, "labels": cmd_labels,
+                "fusion": cmd_fusion}[command](args)
     except MmstudioError as exc:
         print(f"mmstudio: {exc}", file=sys.stderr)
         return 2
@@ -118,6 +124,18 @@ def _open(args: argparse.Namespace, create: bool = True):
     from mmstudio.core.library import Library
 
     return Library(getattr(args, "library", None), create=create)
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    from mmstudio import cli_labels
+
+    return cli_labels.run(args, _open)
+
+
+def cmd_fusion(args: argparse.Namespace) -> int:
+    from mmstudio import cli_fusion
+
+    return cli_fusion.run(args)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
