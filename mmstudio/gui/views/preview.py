@@ -152,7 +152,8 @@ def _describe(result: SearchResult) -> str:
         parts.append(moment_text(result.start, result.end))
     elif result.char_start is not None and result.char_end is not None:
         parts.append(f"characters {result.char_start:,}–{result.char_end:,}")
-    parts.append(f"similarity {result.similarity:.2f} ({result.space})")
+    if result.space:  # items shown without a search have no similarity
+        parts.append(f"similarity {result.similarity:.2f} ({result.space})")
     return "  ·  ".join(parts)
 
 
