@@ -13,6 +13,11 @@ throttled: a job reporting thousands of files does not flood the event loop.
 `TaskSlot` gives a panel one task at a time: starting a new task cancels the one
 running (a new search supersedes the stale one), and results of a cancelled task are
 never delivered. `shutdown()` cancels and waits, for when the panel closes.
+
+`SerialQueue` is for work whose order matters and that must never be dropped (label
+writes): jobs run one at a time, in the order submitted, on a thread of the queue's own;
+each job's outcome goes to the callbacks given with it, on the GUI thread, and
+`shutdown()` cancels nothing: it waits for every job submitted and delivers.
 """
 
 from __future__ import annotations
@@ -216,3 +221,85 @@ class TaskSlot(QObject):
             self.pool.waitForDone(20)
             QCoreApplication.processEvents()  # deliver `finished` so relays leave
         return not self._relays
+
+
+class _Delivery(QObject):
+    """Hands one queued job's outcome to its callbacks, on the GUI thread."""
+
+    def __init__(self, queue: SerialQueue, job: Job, done: Callable[[Any], object] | None,
+                 failed: Callable[[str], object] | None,
+                 finished: Callable[[], object] | None) -> None:
+        super().__init__(queue)  # on the GUI thread: the connections below are queued
+        self.queue, self.job = queue, job
+        self.done, self.failed, self.finished = done, failed, finished
+        job.signals.result.connect(self.on_result)
+        job.signals.failed.connect(self.on_failed)
+        job.signals.finished.connect(self.on_finished)
+
+    @Slot(object)
+    def on_result(self, value: object) -> None:
+        if self.done is not None:
+            self.done(value)
+
+    @Slot(str)
+    def on_failed(self, message: str) -> None:
+        if self.failed is not None:
+            self.failed(message)
+
+    @Slot()
+    def on_finished(self) -> None:
+        if self.finished is not None:
+            self.finished()
+        self.queue._ended(self)
+
+
+class SerialQueue(QObject):
+    """Jobs run in the order submitted, one at a time, on one thread of the queue's own.
+
+    Unlike a TaskSlot, a new job never cancels the ones before it: it waits for them (a
+    label write must reach the disk in the order the person made it, and never be
+    dropped). Each job's outcome goes to the callbacks submitted with it, on the GUI
+    thread: `done(value)` or `failed(message)`, then `finished()` whatever happened (a job
+    cancelled through its own token gets only `finished`; progress is not relayed).
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)  # one thread: the jobs run in the order queued
+        self._running: set[_Delivery] = set()  # submitted and not finished
+        self._spent: list[_Delivery] = []  # released on the next submit, never in their slot
+
+    def submit(self, fn: Callable[..., Any], *args: Any,
+               done: Callable[[Any], object] | None = None,
+               failed: Callable[[str], object] | None = None,
+               finished: Callable[[], object] | None = None,
+               title: str | None = None, **kwargs: Any) -> Job:
+        """Queue `fn(*args, progress=..., cancel=..., **kwargs)` after the jobs submitted.
+
+        title: what a jobs list calls it (else the function's name).
+        """
+        for delivery in self._spent:
+            delivery.setParent(None)  # Python owns it now and frees it here
+        self._spent.clear()
+        job = Job(fn, *args, title=title, **kwargs)
+        self._running.add(_Delivery(self, job, done, failed, finished))
+        self.pool.start(job.run)
+        return job
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    def _ended(self, delivery: _Delivery) -> None:
+        self._running.discard(delivery)
+        self._spent.append(delivery)
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Let every submitted job finish (none is cancelled) and deliver its callbacks;
+        False if some were still running after `timeout_ms`. The queue can be used again."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self._running and time.monotonic() < deadline:
+            self.pool.waitForDone(20)
+            QCoreApplication.processEvents()  # deliver `finished` so deliveries leave
+        return not self._running

@@ -1,203 +1,65 @@
 """The labeling panel: one item at a time, a key per label, the model's suggestion.
 
 Threads. Every label write goes through the core `LabelSession` on the panel's own
-serial writer (one thread, jobs in the order given), so a slow disk never freezes the
-window and writes land in the order the person made them. The session reports commits
-on the writer thread; `_Events` carries them to the GUI thread. The person moves on at
-once, but a row and the label buttons show new labels only when the commit's event
-arrives ("saving…" until then): nothing is shown as done before it is on disk.
-Planning the queue (`plan_queue`) runs on a TaskSlot: a new Start cancels a stale plan;
-in active order the queue is re-planned every REPLAN_EVERY labels, reusing the
+serial writer (one thread, jobs in the order given: `LabelWrites`), so a slow disk never
+freezes the window and writes land in the order the person made them. The session
+reports commits on the writer thread; `_Events` carries them to the GUI thread. The
+person moves on at once, but a row and the label buttons show new labels only when the
+commit's event arrives ("saving…" until then): nothing is shown as done before it is on
+disk. Planning the queue (`plan_queue`) runs on a TaskSlot: a new Start cancels a stale
+plan; in active order the queue is re-planned every REPLAN_EVERY labels, reusing the
 features read the first time.
 
 Undo. A write's Change goes on `undo_stack` once committed; undoing and redoing it
-run `session.revert` / `session.reapply` on the writer.
+run `session.revert` / `session.reapply` on the writer (views/labeling_writes.py).
+The widgets are in views/labeling_parts.py, the jobs in views/labeling_jobs.py.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThreadPool, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence, QShortcut, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import (
-    QComboBox,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QListView,
-    QProgressBar,
-    QPushButton,
-    QSplitter,
-    QStackedWidget,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
-from mmstudio.core.items import item_results, main_file
 from mmstudio.core.jobs import Progress
 from mmstudio.core.search import SearchResult
-from mmstudio.gui.models.queue import QueueDelegate, QueueModel, source_text
-from mmstudio.gui.views.preview import PreviewPane
+from mmstudio.gui.models.queue import QueueModel
+from mmstudio.gui.views.labeling_jobs import PREFETCH, Planned, load_items, plan_session, replan
+from mmstudio.gui.views.labeling_parts import (
+    ORDER_NAMES,
+    POOLS,
+    LabelingControls,
+    MessagePage,
+    SessionPage,
+)
+from mmstudio.gui.views.labeling_writes import LabelChange, LabelWrites
 from mmstudio.gui.widgets.schema_dialog import SchemaDialog
-from mmstudio.gui.workers import Job, TaskSlot
-from mmstudio.labels.queue import ORDERS, QueuePlan, plan_queue
+from mmstudio.gui.workers import TaskSlot
+from mmstudio.labels.queue import ORDERS, QueuePlan
 from mmstudio.labels.schema import Schema
 from mmstudio.labels.session import LabelSession
 from mmstudio.labels.store import Change, Suggestion
 
 log = logging.getLogger(__name__)
 
+# some moved to labeling_parts / labeling_writes / labeling_jobs, still importable from here
+__all__ = ["EMPTY_POOL", "ORDER_NAMES", "POOLS", "PREFETCH", "REPLAN_EVERY",
+           "LabelChange", "LabelingPanel", "Planned", "load_items", "plan_session", "replan"]
+
 REPLAN_EVERY = 10  # labels between two re-plans of an active-learning queue
-PREFETCH = 12  # items ahead whose previews are looked up in one job
-POOLS = {"library": "Whole library", "results": "Search results", "selection": "Selection"}
-ORDER_NAMES = {"active": "Active learning", "similarity": "Similar to labeled",
-               "random": "Random", "given": "Search order"}
 EMPTY_POOL = {
     "results": "There are no search results to label: search first, or label the whole library.",
     "selection": "Nothing is selected: select items in the results, or label the whole library.",
 }
 
 
-# ------------------------------------------------------------------ jobs (pool threads)
-
-
-@dataclass(frozen=True)
-class Planned:
-    plan: QueuePlan
-    pool: list[int]
-    names: dict[int, str]
-    results: dict[int, SearchResult]  # previews of the first items
-
-
-def plan_session(library, schema: Schema, pool: list[int] | None, order: str, zero_shot: bool,
-                 *, progress, cancel) -> Planned:
-    """A job: the queue for `pool` (None: the whole library), names and first previews."""
-    files = library.catalog.item_files(pool)
-    pool = list(files) if pool is None else pool
-    plan = plan_queue(library, schema, pool, order, zero_shot=zero_shot, progress=progress,
-                      cancel=cancel)
-    if plan.scores is not None:
-        library.labels.set_suggestions(schema.name, plan.scores.best())
-    names = {i: Path(main_file(f)[0]).name for i, f in files.items()}
-    results = {r.item_id: r for r in item_results(library, plan.queue[:PREFETCH])}
-    return Planned(plan, pool, names, results)
-
-
-def replan(library, schema: Schema, pool: list[int], plan: QueuePlan, zero_shot: bool, *,
-           progress, cancel) -> tuple[QueuePlan, dict[int, Suggestion]]:
-    """A job: the active-learning queue again, with what was labeled since."""
-    new = plan_queue(library, schema, pool, "active", features=plan.features,
-                     zero_shot=zero_shot, progress=progress, cancel=cancel)
-    best = new.scores.best() if new.scores is not None else {}
-    if best:
-        library.labels.set_suggestions(schema.name, best)
-    return new, best
-
-
-def load_items(library, item_ids: list[int], *, progress, cancel) -> dict[int, SearchResult]:
-    return {r.item_id: r for r in item_results(library, item_ids)}
-
-
-def _call(fn: Callable[[], object], *, progress, cancel) -> object:
-    return fn()  # a writer job: one short catalog transaction, nothing to report or cancel
-
-
-# ---------------------------------------------------------------- the serial writer
-
-
-class _Delivery(QObject):
-    """Hands one writer job's outcome to its callbacks, on the GUI thread."""
-
-    def __init__(self, writer: Writer, job: Job, done, failed, finished) -> None:
-        super().__init__(writer)  # on the GUI thread: the connections below are queued
-        self.writer, self.job = writer, job
-        self.done, self.failed, self.finished = done, failed, finished
-        job.signals.result.connect(self.on_result)
-        job.signals.failed.connect(self.on_failed)
-        job.signals.finished.connect(self.on_finished)
-
-    @Slot(object)
-    def on_result(self, value: object) -> None:
-        if self.done is not None:
-            self.done(value)
-
-    @Slot(str)
-    def on_failed(self, message: str) -> None:
-        if self.failed is not None:
-            self.failed(message)
-
-    @Slot()
-    def on_finished(self) -> None:
-        if self.finished is not None:
-            self.finished()
-        self.writer._ended(self)
-
-
-class Writer(QObject):
-    """One thread running the panel's catalog work in the order it was submitted."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self._running: set[_Delivery] = set()
-        self._spent: list[_Delivery] = []  # released on the next submit, never in their slot
-
-    def submit(self, fn: Callable[[], object], *, done=None, failed=None, finished=None,
-               title: str = "label write") -> Job:
-        for delivery in self._spent:
-            delivery.setParent(None)
-        self._spent.clear()
-        job = Job(_call, fn, title=title)
-        self._running.add(_Delivery(self, job, done, failed, finished))
-        self.pool.start(job.run)
-        return job
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._running)
-
-    def _ended(self, delivery: _Delivery) -> None:
-        self._running.discard(delivery)
-        self._spent.append(delivery)
-
-    def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Let every submitted job finish (a write is never dropped) and deliver."""
-        deadline = time.monotonic() + timeout_ms / 1000
-        while self._running and time.monotonic() < deadline:
-            self.pool.waitForDone(20)
-            QCoreApplication.processEvents()
-        return not self._running
-
-
 class _Events(QObject):
     """A session's events, (session, value), carried from the writer to the GUI thread."""
 
     event = Signal(str, object)
-
-
-class LabelChange(QUndoCommand):
-    """A committed change: its first redo is the commit itself, later ones reapply it."""
-
-    def __init__(self, panel: LabelingPanel, change: Change, text: str) -> None:
-        super().__init__(text)
-        self.panel, self.change = panel, change
-        self._committed = True
-
-    def redo(self) -> None:
-        if self._committed:
-            self._committed = False
-            return
-        self.panel._replay(self.change, undo=False)
-
-    def undo(self) -> None:
-        self.panel._replay(self.change, undo=True)
 
 
 # ----------------------------------------------------------------------- the panel
@@ -219,19 +81,20 @@ class LabelingPanel(QWidget):
         self._pools: dict[str, list[int]] = {"results": [], "selection": []}
         self._pos = 0
         self._results: dict[int, SearchResult] = {}
-        self._generation = 0  # bumped whenever the session or library goes: stale callbacks drop
-        self._unpushed = 0  # writes whose change is not on the undo stack yet
-        self._deferred: list[Callable[[], None]] = []  # undo/redo waiting for those
         self._since_plan = 0
         self._rate = 0.0
         self._rate_asked = False
-        self._syncing = False
         self.plans = 0  # re-plans applied (for tests and the log)
         self.zero_shot = True  # suggest from label names before anything is labeled
         self.dialog: SchemaDialog | None = None
         self._spent_dialogs: list[SchemaDialog] = []
-        self.undo_stack = QUndoStack(self)
-        self.writer = Writer(self)
+        self.model = QueueModel(self)
+        # the serial writer; its callbacks are dropped once the session or library changed
+        self._writes = LabelWrites(self.model, self._replay_target, self)
+        self._writes.message.connect(self.message)
+        self._writes.committed.connect(self._labeled)
+        self.writer = self._writes.queue
+        self.undo_stack = self._writes.undo_stack
         self.plan_slot = TaskSlot(self)
         self.items_slot = TaskSlot(self)
         self._events = _Events(self)
@@ -240,7 +103,6 @@ class LabelingPanel(QWidget):
         self.plan_slot.failed.connect(self._plan_failed)
         self.plan_slot.progress.connect(self._plan_progress)
         self.items_slot.result.connect(self._items_loaded)
-        self.model = QueueModel(self)
         self._timer = QTimer(self, interval=1000)
         self._timer.timeout.connect(self._ask_rate)
         self._build()
@@ -269,7 +131,7 @@ class LabelingPanel(QWidget):
             self.dialog.reject()
         self.plan_slot.shutdown()
         self.items_slot.shutdown()
-        self.writer.wait()  # writes in flight finish: the library must not close under them
+        self.writer.shutdown()  # writes in flight finish: the library must not close under them
         self.library = library
         self.preview.set_library(library)
         self.schemas, self._schema = {}, None
@@ -279,21 +141,17 @@ class LabelingPanel(QWidget):
             self._say("Open a library to label its items.")
             return
         self._say("Reading the label schemas…")
-        self._submit(library.labels.schemas, done=self._schemas_loaded, title="read schemas")
+        self._writes.submit(library.labels.schemas, done=self._schemas_loaded,
+                            title="read schemas")
 
     def set_pools(self, results: list[int], selection: list[int]) -> None:
         self._pools = {"results": list(results), "selection": list(selection)}
-        for row, (pool, name) in enumerate(POOLS.items()):
-            if pool in self._pools:
-                n = len(self._pools[pool])
-                self.pool_box.setItemText(row, f"{name} ({n})")
-                self.pool_box.model().item(row).setEnabled(n > 0)
+        self._top.set_pool_sizes({pool: len(ids) for pool, ids in self._pools.items()})
 
     def start(self, pool: str = "library", order: str = "active") -> None:
         if pool not in POOLS or order not in ORDERS:
             raise ValueError(f"pool {pool!r} / order {order!r}")
-        self.pool_box.setCurrentIndex(list(POOLS).index(pool))
-        self.order_box.setCurrentIndex(list(ORDERS).index(order))
+        self._top.choose(pool, order)
         if self.library is None:
             return
         if self._schema is None:
@@ -306,8 +164,7 @@ class LabelingPanel(QWidget):
             return
         self._pool_name, self._order = pool, order
         self._say("Planning the queue…")
-        self.plan_bar.setRange(0, 0)
-        self.plan_bar.show()
+        self._notice.planning()
         self.plan_slot.start(plan_session, self.library, self._schema, ids, order,
                              self.zero_shot, title="plan the labeling queue")
 
@@ -328,7 +185,7 @@ class LabelingPanel(QWidget):
         else:  # no session running: straight to the store, still journaled and undoable
             write = lambda: library.labels.apply_label(schema.name, ids, label, "set",  # noqa: E731
                                                        session="labeling-panel")
-        self._write(ids, write, f"{label} on {len(ids)} items")
+        self._writes.write(ids, write, f"{label} on {len(ids)} items")
 
     def shutdown(self) -> None:
         self.set_library(None)
@@ -337,116 +194,43 @@ class LabelingPanel(QWidget):
     # -- building -----------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.schema_box = QComboBox()
-        self.schema_box.setMinimumContentsLength(10)
+        self._top = LabelingControls()
+        self.schema_box = self._top.schema_box
         self.schema_box.currentIndexChanged.connect(lambda _: self._schema_chosen())
-        self.new_button = QPushButton("New…", clicked=self.new_schema)
-        self.edit_button = QPushButton("Edit…", clicked=self.edit_schema)
-        self.pool_box = QComboBox()
-        for name in POOLS.values():
-            self.pool_box.addItem(name)
-        self.order_box = QComboBox()
-        for order in ORDERS:
-            self.order_box.addItem(ORDER_NAMES.get(order, order))
-        self.start_button = QPushButton("Start", clicked=self._start_chosen)
-        self.start_button.setToolTip("Plan a queue of the chosen items and start labeling")
-        self._top = QWidget()
-        top = QVBoxLayout(self._top)
-        top.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Schema"))
-        row.addWidget(self.schema_box, 1)
-        row.addWidget(self.new_button)
-        row.addWidget(self.edit_button)
-        top.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(self.pool_box, 1)
-        row.addWidget(self.order_box, 1)
-        row.addWidget(self.start_button)
-        top.addLayout(row)
-
-        # page "message": what to do, or why there is nothing to label
-        self.note = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
-        self.note.setStyleSheet("color: palette(placeholder-text); font-size: 14px;")
-        self.note_button = QPushButton()
-        self._note_action: Callable[[], object] | None = None
-        self.note_button.clicked.connect(lambda: self._note_action and self._note_action())
-        self.plan_bar = QProgressBar()
-        message = QWidget()
-        lay = QVBoxLayout(message)
-        lay.addStretch(1)
-        lay.addWidget(self.note)
-        lay.addWidget(self.note_button, 0, Qt.AlignmentFlag.AlignHCenter)
-        lay.addWidget(self.plan_bar)
-        lay.addStretch(2)
-
-        # page "session"
-        self.preview = PreviewPane()
-        self.preview.relevance.hide()  # no query to explain an item of a queue by
-        self.done_note = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
-        self.done_note.setStyleSheet("font-size: 15px;")
-        again = QPushButton("Start again", clicked=lambda: self.start(self._pool_name, self._order))
-        done = QWidget()
-        lay = QVBoxLayout(done)
-        lay.addStretch(1)
-        lay.addWidget(self.done_note)
-        lay.addWidget(again, 0, Qt.AlignmentFlag.AlignHCenter)
-        lay.addStretch(1)
-        self.view_stack = QStackedWidget()
-        self.view_stack.addWidget(self.preview)
-        self.view_stack.addWidget(done)
-        self.label_grid = QGridLayout()
-        self.label_grid.setSpacing(4)
-        self.label_buttons: dict[str, QPushButton] = {}
-        self.suggestion = QLabel()
-        self.suggestion.setTextFormat(Qt.TextFormat.PlainText)
-        self.progress_bar = QProgressBar(textVisible=False)
-        self.progress_bar.setMaximumHeight(10)
-        self.progress_text = QLabel()
-        self.undo_button = QToolButton(text="Undo", clicked=self.undo)
-        self.redo_button = QToolButton(text="Redo", clicked=self.redo)
-        self.undo_button.setToolTip("Undo (Ctrl+Z)")
-        self.redo_button.setToolTip("Redo (Ctrl+Shift+Z)")
-        self.undo_stack.canUndoChanged.connect(self.undo_button.setEnabled)
-        self.undo_stack.canRedoChanged.connect(self.redo_button.setEnabled)
-        self.undo_button.setEnabled(False)
-        self.redo_button.setEnabled(False)
-        upper = QWidget()
-        lay = QVBoxLayout(upper)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.view_stack, 1)
-        lay.addLayout(self.label_grid)
-        lay.addWidget(self.suggestion)
-        pace = QHBoxLayout()
-        pace.addWidget(self.progress_text, 1)
-        pace.addWidget(self.undo_button)
-        pace.addWidget(self.redo_button)
-        lay.addWidget(self.progress_bar)
-        lay.addLayout(pace)
-        self.queue_view = QListView()
-        self.queue_view.setModel(self.model)
-        self.queue_view.setItemDelegate(QueueDelegate(self.queue_view))
-        self.queue_view.setUniformItemSizes(True)
-        self.queue_view.selectionModel().currentChanged.connect(self._row_chosen)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(upper)
-        split.addWidget(self.queue_view)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setSizes([480, 240])
-
+        self._top.new_button.clicked.connect(self.new_schema)
+        self._top.edit_button.clicked.connect(self.edit_schema)
+        self._top.start_button.clicked.connect(self._start_chosen)
+        self._notice = MessagePage()  # what to do, or why there is nothing to label
+        self.note, self.note_button = self._notice.note, self._notice.note_button
+        page = self._page = SessionPage(self.model, self.undo_stack)
+        page.again_button.clicked.connect(lambda: self.start(self._pool_name, self._order))
+        page.undo_button.clicked.connect(self.undo)
+        page.redo_button.clicked.connect(self.redo)
+        page.label_chosen.connect(self.assign)
+        page.row_chosen.connect(self._row_chosen)
+        # the parts the panel (and its tests) use, by their names before the split
+        self.preview, self.queue_view = page.preview, page.queue_view
+        self.done_note, self.view_stack = page.done_note, page.view_stack
+        self.suggestion, self.progress_text = page.suggestion, page.progress_text
         self.pages = QStackedWidget()
-        self.pages.addWidget(message)
-        self.pages.addWidget(split)
+        self.pages.addWidget(self._notice)
+        self.pages.addWidget(page)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self._top)
         layout.addWidget(self.pages, 1)
 
+    @property
+    def label_buttons(self) -> dict:
+        """The current schema's label buttons, by label name."""
+        return self._page.label_buttons
+
     def _shortcuts(self) -> None:
         def key(sequence, slot) -> None:
-            QShortcut(QKeySequence(sequence), self, slot,
-                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            # set after construction: PySide6 ignores a `context=` keyword given with a
+            # slot, and the shortcut would be window-wide (taking the grid's arrows)
+            shortcut = QShortcut(QKeySequence(sequence), self, slot)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
         keypad = Qt.KeyboardModifier.KeypadModifier
         for n in range(1, 10):
@@ -466,24 +250,13 @@ class LabelingPanel(QWidget):
 
     def _say(self, text: str, action: str = "", slot: Callable[[], object] | None = None) -> None:
         """Show the message page: a line, and maybe one button to act on it."""
-        self.note.setText(text)
-        self.note_button.setText(action)
-        self.note_button.setVisible(bool(action))
-        self._note_action = slot
-        self.plan_bar.hide()
+        self._notice.say(text, action, slot)
         self.pages.setCurrentIndex(0)
 
     # -- schemas ------------------------------------------------------------------------
 
     def _fill_schemas(self, select: str | None = None) -> None:
-        self.schema_box.blockSignals(True)
-        self.schema_box.clear()
-        for name in self.schemas:
-            self.schema_box.addItem(name)
-        if select in self.schemas:
-            self.schema_box.setCurrentText(select)
-        self.schema_box.blockSignals(False)
-        self.edit_button.setEnabled(bool(self.schemas))
+        self._top.set_schemas(self.schemas, select)
 
     def _schemas_loaded(self, schemas: list[Schema], select: str | None = None) -> None:
         keep = select or (self._schema.name if self._schema else None)
@@ -493,7 +266,7 @@ class LabelingPanel(QWidget):
         session = self._session
         if session is not None and new is not None and new.name == session.schema.name:
             self._schema = self.model.schema = new  # edited in place: the session goes on
-            self._submit(lambda: setattr(session, "schema", new), title="update schema")
+            self._writes.submit(lambda: setattr(session, "schema", new), title="update schema")
             self._build_buttons()
             self.queue_view.viewport().update()
             return
@@ -549,38 +322,20 @@ class LabelingPanel(QWidget):
             self._schemas_loaded(schemas, schema.name)
             self.message.emit(f"Label schema {schema.name} saved.")
 
-        self._submit(save, done=saved, failed=dialog.show_error, title="save schema")
+        self._writes.submit(save, done=saved, failed=dialog.show_error, title="save schema")
 
     def _build_buttons(self) -> None:
-        while self.label_grid.count():
-            button = self.label_grid.takeAt(0).widget()
-            button.hide()
-            button.deleteLater()
-        self.label_buttons = {}
-        for n, d in enumerate(self._schema.labels if self._schema else ()):
-            button = QPushButton(f"{d.key}  {d.name}" if d.key else d.name, checkable=True)
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the panel
-            button.setToolTip(f"Label the item {d.name}" + (f" (key {d.key})" if d.key else ""))
-            button.setStyleSheet(
-                f"QPushButton {{ border: 2px solid {d.colour}; border-radius: 5px; "
-                f"padding: 5px 10px; }} QPushButton:checked {{ background: {d.colour}; "
-                "color: white; font-weight: bold; }")
-            button.clicked.connect(lambda _=False, name=d.name: self.assign(name))
-            self.label_grid.addWidget(button, n // 4, n % 4)
-            self.label_buttons[d.name] = button
+        self._page.set_schema(self._schema)
         self._refresh_item()
 
     # -- planning -----------------------------------------------------------------------
 
     def _start_chosen(self) -> None:
-        self.start(list(POOLS)[self.pool_box.currentIndex()], ORDERS[self.order_box.currentIndex()])
+        self.start(*self._top.chosen())
 
     def _plan_progress(self, progress: Progress) -> None:
         if self._session is None and progress.total > 0:
-            self.plan_bar.setRange(0, progress.total)
-            self.plan_bar.setValue(progress.done)
-            if progress.message:
-                self.note.setText(f"Planning the queue: {progress.message}…")
+            self._notice.plan_progress(progress)
 
     def _plan_failed(self, message: str) -> None:
         self.message.emit(f"Planning the labeling queue failed: {message}")
@@ -602,8 +357,8 @@ class LabelingPanel(QWidget):
             session.subscribe(lambda event, value: events.event.emit(event, (session, value)))
             return session, dict(session.labels), dict(session.suggestions)
 
-        self._submit(open_session, done=lambda opened: self._opened(planned, *opened),
-                     title="open labeling session")
+        self._writes.submit(open_session, done=lambda opened: self._opened(planned, *opened),
+                            title="open labeling session")
 
     def _opened(self, planned: Planned, session: LabelSession, labels, suggestions) -> None:
         self._session, self._plan, self._pool = session, planned.plan, planned.pool
@@ -643,7 +398,7 @@ class LabelingPanel(QWidget):
             self._refresh_item()
             self._refresh_progress()
 
-        self._submit(apply, done=applied, title="new queue order")
+        self._writes.submit(apply, done=applied, title="new queue order")
 
     # -- moving -------------------------------------------------------------------------
 
@@ -652,32 +407,22 @@ class LabelingPanel(QWidget):
             return
         n = len(self.model.items)
         self._pos = max(0, min(int(index), n))
-        self._syncing = True
-        if self._pos < n:
-            row = self.model.index(self._pos)
-            self.queue_view.setCurrentIndex(row)
-            self.queue_view.scrollTo(row)
-        else:
-            self.queue_view.clearSelection()
-        self._syncing = False
+        self._page.show_row(self._pos)
         item = self.current_item
         if item is None:
             labeled = self.model.labeled
-            self.done_note.setText(f"Queue done: all {n} items seen, {labeled} labeled.\n"
-                                   "Start again to plan a new queue, or ← to go back.")
-            self.view_stack.setCurrentIndex(1)
-            self.preview.show_result(None)
+            self._page.show_done(f"Queue done: all {n} items seen, {labeled} labeled.\n"
+                                 "Start again to plan a new queue, or ← to go back.")
             self.message.emit(f"Labeling queue done: {labeled} / {n} labeled.")
         else:
-            self.view_stack.setCurrentIndex(0)
-            self.preview.show_result(self._results.get(item))
+            self._page.show_result(self._results.get(item))
             self._prefetch()
         self._refresh_item()
         self._refresh_progress()
 
-    def _row_chosen(self, index, _previous) -> None:
-        if not self._syncing and index.isValid() and index.row() != self._pos:
-            self.go(index.row())
+    def _row_chosen(self, row: int) -> None:  # the person chose a row of the queue
+        if row != self._pos:
+            self.go(row)
 
     def _prefetch(self) -> None:
         window = self.model.items[self._pos : self._pos + PREFETCH]
@@ -706,8 +451,8 @@ class LabelingPanel(QWidget):
             return
         multi = self._schema.multi
         mode = "toggle" if multi else "set"
-        self._write([item], lambda: session.bulk([item], label, mode),
-                    f"{label} on {self.model.name(item)}")
+        self._writes.write([item], lambda: session.bulk([item], label, mode),
+                           f"{label} on {self.model.name(item)}")
         if multi:
             self._refresh_item()  # a clicked button shows the committed state, not its own
         else:
@@ -726,8 +471,9 @@ class LabelingPanel(QWidget):
         if multi and s.label in self.model.labels.get(item, ()):
             self.go(self._pos + 1)
             return
-        self._write([item], lambda: session.bulk([item], s.label, "add" if multi else "set"),
-                    f"{s.label} on {self.model.name(item)} (suggested)")
+        self._writes.write([item],
+                           lambda: session.bulk([item], s.label, "add" if multi else "set"),
+                           f"{s.label} on {self.model.name(item)} (suggested)")
         if not multi:
             self.go(self._pos + 1)
 
@@ -740,57 +486,25 @@ class LabelingPanel(QWidget):
             session.go(session.queue.index(item))
             return session.clear()
 
-        self._write([item], clear, f"clear {self.model.name(item)}")
+        self._writes.write([item], clear, f"clear {self.model.name(item)}")
 
     def undo(self) -> None:
-        if self._unpushed:  # a change still being written goes on the stack first
-            self._deferred.append(self.undo_stack.undo)
-        else:
-            self.undo_stack.undo()
+        self._writes.undo()  # after the changes still being written are on the stack
 
     def redo(self) -> None:
-        if self._unpushed:
-            self._deferred.append(self.undo_stack.redo)
-        else:
-            self.undo_stack.redo()
+        self._writes.redo()
 
-    def _write(self, items: list[int], write: Callable[[], Change | None], text: str) -> None:
-        """Submit a label change; on commit it goes on the undo stack."""
-        self._unpushed += 1
-        self.model.mark_pending(items, +1)
-
-        def done(change: Change | None) -> None:
-            if change is not None:
-                self.undo_stack.push(LabelChange(self, change, text))
-                self._labeled(change)
-
-        def finished() -> None:
-            self._unpushed -= 1
-            self.model.mark_pending(items, -1)
-            while not self._unpushed and self._deferred:
-                self._deferred.pop(0)()
-
-        self._submit(write, done=done, failed=self._write_failed, finished=finished)
-
-    def _replay(self, change: Change, undo: bool) -> None:
-        """Undo or redo a committed change (from the undo stack), on the writer."""
+    def _replay_target(self, change: Change, undo: bool) -> Callable[[str], object] | None:
+        """Where an undo or redo of a committed change goes: the session's journal, else
+        the store's (None: no library). An undo goes back to the item it takes back."""
         session, store = self._session, self.library.labels if self.library else None
         if store is None:
-            return
+            return None
         if undo and len(change.items) == 1 and (row := self.model.row_of(change.items[0])) is not None:
             self.go(row)  # back to the item whose label is being taken back
         if session is not None:
-            fn = session.revert if undo else session.reapply
-        else:
-            fn = store.revert if undo else store.reapply
-        items = list(change.items)
-        self.model.mark_pending(items, +1)
-        self._submit(lambda: fn(change.id), failed=self._write_failed,
-                     finished=lambda: self.model.mark_pending(items, -1),
-                     title="undo label" if undo else "redo label")
-
-    def _write_failed(self, message: str) -> None:
-        self.message.emit(f"Label not saved: {message}")
+            return session.revert if undo else session.reapply
+        return store.revert if undo else store.reapply
 
     def _labeled(self, change: Change) -> None:
         self._since_plan += sum(1 for labels in change.after.values() if labels)
@@ -829,60 +543,32 @@ class LabelingPanel(QWidget):
             self._refresh_progress()
 
         # read on the writer: the session's lock is held while a write reaches the disk
-        self._submit(lambda: session.labels_per_minute, done=got,
-                     finished=lambda: setattr(self, "_rate_asked", False), title="pace")
+        self._writes.submit(lambda: session.labels_per_minute, done=got,
+                            finished=lambda: setattr(self, "_rate_asked", False), title="pace")
 
     # -- showing ------------------------------------------------------------------------
 
     def _refresh_item(self) -> None:
         item = self.current_item
         chosen = self.model.labels.get(item, frozenset()) if item is not None else frozenset()
-        for name, button in self.label_buttons.items():
-            button.setChecked(name in chosen)
-            button.setEnabled(item is not None)
         s = self.model.suggestions.get(item) if item is not None else None
-        if item is None:
-            self.suggestion.setText("")
-        elif s is None:
-            self.suggestion.setText("No suggestion yet: label a few items and the model "
-                                    "will propose labels.")
-        else:
-            self.suggestion.setText(f"Suggested: {s.label} · {s.score * 100:.0f} % · "
-                                    f"{source_text(s.source)} — Enter to accept")
+        self._page.show_labels(chosen, item is not None, s)
 
     def _refresh_progress(self) -> None:
-        done, total = self.model.labeled, len(self.model.items)
-        self.progress_bar.setRange(0, max(total, 1))
-        self.progress_bar.setValue(done)
-        self.progress_text.setText(f"{done} / {total} labeled · {self._rate:.1f} labels/min")
+        self._page.show_progress(self.model.labeled, len(self.model.items), self._rate)
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _submit(self, fn: Callable[[], object], *, done=None, failed=None, finished=None,
-                title: str = "label write") -> Job:
-        """A writer job whose callbacks are dropped once the session or library changed."""
-        generation = self._generation
-
-        def current(callback):
-            if callback is None:
-                return None
-            return lambda *args: callback(*args) if self._generation == generation else None
-
-        return self.writer.submit(fn, done=current(done),
-                                  failed=current(failed or self.message.emit),
-                                  finished=current(finished), title=title)
-
     def _stop_session(self) -> None:
         """Leave the session (its writes still finish, unseen) and clear what it showed."""
-        self._generation += 1
+        self._writes.reset()  # drops the callbacks of writes in flight, clears the undo stack
         self.plan_slot.cancel()
         self.items_slot.cancel()
         self._timer.stop()
         self._session, self._plan, self._pool = None, None, []
-        self._results, self._deferred = {}, []
-        self._unpushed, self._since_plan, self._rate, self._rate_asked = 0, 0, 0.0, False
+        self._results = {}
+        self._since_plan, self._rate, self._rate_asked = 0, 0.0, False
         self._pos = 0
-        self.undo_stack.clear()
         self.model.clear()
         self.preview.show_result(None)
         self._refresh_item()
