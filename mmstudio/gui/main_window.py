@@ -13,7 +13,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
+    QScrollArea,
     QStackedLayout,
     QToolButton,
     QVBoxLayout,
@@ -24,10 +26,12 @@ from mmstudio.core.library import default_library_path
 from mmstudio.core.thumbnails import thumbs_dir
 from mmstudio.gui.models.errors import ErrorsModel
 from mmstudio.gui.models.jobs import JobsModel
-from mmstudio.gui.models.results import ModalityFilter, ResultsModel
+from mmstudio.gui.models.results import ModalityFilter, ResultRole, ResultsModel
 from mmstudio.gui.session import Session, summary_of_ingest
 from mmstudio.gui.style import modality_icon
+from mmstudio.gui.views.fusion import FusionPanel
 from mmstudio.gui.views.jobs import ErrorsView, JobsPanel
+from mmstudio.gui.views.labeling import LabelingPanel
 from mmstudio.gui.views.preview import PreviewPane
 from mmstudio.gui.views.results import ResultsView
 from mmstudio.gui.widgets.query_bar import QueryBar, local_paths
@@ -37,6 +41,15 @@ log = logging.getLogger(__name__)
 
 MAX_RECENT = 8
 MODALITY_NAMES = {"image": "Images", "video": "Videos", "audio": "Audio", "text": "Text"}
+
+
+def _scrolled(panel: QWidget) -> QScrollArea:
+    """A panel in a scroll area: a small dock scrolls instead of growing the window."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setWidget(panel)
+    return area
 
 
 def app_settings() -> QSettings:
@@ -96,7 +109,16 @@ class MainWindow(QMainWindow):
         self.preview = PreviewPane()
         self.jobs_panel = JobsPanel(self.jobs)
         self.errors_view = ErrorsView(self.errors)
+        self.labeling = LabelingPanel()
+        self.fusion = FusionPanel()
         self.preview_dock = self._dock("Preview", self.preview, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.labeling_dock = self._dock("Labeling", _scrolled(self.labeling),
+                                        Qt.DockWidgetArea.RightDockWidgetArea)
+        self.fusion_dock = self._dock("Fusion", _scrolled(self.fusion),
+                                      Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.preview_dock, self.labeling_dock)
+        self.tabifyDockWidget(self.labeling_dock, self.fusion_dock)
+        self.preview_dock.raise_()
         self.jobs_dock = self._dock("Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.errors_dock = self._dock("Errors", self.errors_view,
                                       Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -147,8 +169,10 @@ class MainWindow(QMainWindow):
         quit_action = file.addAction("&Quit", self.close)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         view = self.menuBar().addMenu("&View")
-        for dock in (self.preview_dock, self.jobs_dock, self.errors_dock):
+        for dock in (self.preview_dock, self.labeling_dock, self.fusion_dock, self.jobs_dock,
+                     self.errors_dock):
             view.addAction(dock.toggleViewAction())
+        self.labeling_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+Shift+L"))
         self._fill_recent()
 
     def _build_shortcuts(self) -> None:
@@ -157,8 +181,10 @@ class MainWindow(QMainWindow):
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, self.find_similar)
         QShortcut(QKeySequence(Qt.Key.Key_Space), self.grid, self.preview.toggle_playback)
-        QShortcut(QKeySequence(Qt.Key.Key_Space), self.preview, self.preview.toggle_playback,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        space = QShortcut(QKeySequence(Qt.Key.Key_Space), self.preview,
+                          self.preview.toggle_playback)
+        space.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)  # not a keyword:
+        # PySide6 ignores `context=` next to a slot
 
     def _connect(self) -> None:
         s = self.session
@@ -189,6 +215,15 @@ class MainWindow(QMainWindow):
         s.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         s.microphone_checked.connect(bar.set_microphone)
         s.recording.connect(self._recording)
+        self.jobs.watch(self.labeling.plan_slot, transient=True)
+        self.jobs.watch(self.fusion.train_slot, summary=lambda report: "trained")
+        self.labeling.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.fusion.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.fusion.show_items.connect(s.show_items)
+        self.labeling.preview.find_similar.connect(s.find_similar)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._grid_menu)
+        self.grid.selectionModel().selectionChanged.connect(lambda *_: self._pools_changed())
         self.grid.current_result_changed.connect(s.select)
         self.grid.result_activated.connect(self.open_result)
         self.preview.find_similar.connect(s.find_similar)
@@ -217,6 +252,8 @@ class MainWindow(QMainWindow):
 
     def _library_changed(self, library) -> None:
         self.preview.set_library(library)
+        self.labeling.set_library(library)
+        self.fusion.set_library(library)
         if library is None:
             self.grid.cache_dir = None
             self.library_label.setText("no library")
@@ -293,6 +330,7 @@ class MainWindow(QMainWindow):
                                  if outcome is not None else "")
         if results and self.filtered.rowCount():
             self.grid.setCurrentIndex(self.filtered.index(0, 0))
+        self._pools_changed()
         self._show_hint()
 
     def _search_failed(self, message: str) -> None:
@@ -307,6 +345,40 @@ class MainWindow(QMainWindow):
             self.preview.show_result(result)
         else:
             self.preview.show_result(result, outcome.vectors, outcome.query)
+
+    # -- labels ------------------------------------------------------------------------
+
+    def selected_items(self) -> list[int]:
+        """Item ids of the selected result cards, in grid order."""
+        rows = sorted(self.grid.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        return list(dict.fromkeys(i.data(ResultRole).item_id for i in rows))
+
+    def _pools_changed(self) -> None:
+        results = [r.item_id for r in self.results.results]
+        self.labeling.set_pools(list(dict.fromkeys(results)), self.selected_items())
+
+    def _grid_menu(self, pos) -> None:
+        items = self.selected_items()
+        schema = self.labeling.schema
+        if not items:
+            return
+        menu = QMenu(self)
+        if schema is None:
+            menu.addAction("Create a label schema in the Labeling panel first").setEnabled(False)
+        else:
+            sub = menu.addMenu(f"Label {len(items)} selected ({schema.name})")
+            for d in schema.labels:
+                action = sub.addAction(f"{d.name}\t{d.key or ''}")
+                action.triggered.connect(lambda _=False, n=d.name: self.labeling.bulk(items, n))
+        menu.addAction(f"Start labeling these {len(items)}", lambda: self._label_selection())
+        self.grid_menu = menu  # tests reach it here
+        menu.popup(self.grid.viewport().mapToGlobal(pos))
+
+    def _label_selection(self) -> None:
+        self._pools_changed()
+        self.labeling_dock.show()
+        self.labeling_dock.raise_()
+        self.labeling.start("selection")
 
     def find_similar(self) -> None:
         self.session.find_similar(self.session.selected)
@@ -385,5 +457,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window_state", self.saveState())
         self.grid.shutdown()
         self.preview.shutdown()
+        self.labeling.shutdown()
+        self.fusion.shutdown()
         self.session.shutdown()
         super().closeEvent(event)
