@@ -284,7 +284,9 @@ def train(library, schema: str, methods: str | Sequence[str] = "all",
         raise MmstudioError(f"no item carries a label of {schema!r} yet: label some first")
     chosen = None if inputs is None else [i if isinstance(i, Input) else Input.parse(i)
                                           for i in inputs]
-    features = item_features(library, sorted(labelled), chosen, progress=progress, cancel=cancel)
+    # reading vectors shows as a message at 0 %: the bar then runs once, over the folds
+    features = item_features(library, sorted(labelled), chosen, cancel=cancel,
+                             progress=lambda p: progress(Progress(0, 1, p.message)))
     have = features.present.any(1)
     if not have.all():
         log.info("%d labelled items have no vectors of %s: left out", int((~have).sum()),
