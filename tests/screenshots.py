@@ -3,7 +3,8 @@
 python -m tests.screenshots OUT_DIR writes main-window.png (a text search with
 results), relevance-preview.png (a picture it found, with the relevance map over it),
 video-preview.png (a picture query whose match is a video moment, the player at that
-moment), and jobs-mid-ingest.png (a folder being added).
+moment), jobs-mid-ingest.png (a folder being added), labeling-session.png (a labeling
+session under way) and fusion-panel.png (fusion classifiers trained on those labels).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mmstudio.core.samples import draw, make_sample_library  # noqa: E402
@@ -91,6 +92,41 @@ def main(out: Path) -> int:
         wait(lambda: not window.grid.thumb_slot.busy)
         settle(1.0)
         shoot("video-preview.png")
+
+        # a labeling session: pictures labeled by pattern, then a fusion report on them
+        from mmstudio.core.samples import PATTERNS
+        from mmstudio.labels import Schema
+
+        library = session.library
+        library.labels.save_schema(Schema.of("pattern", list(PATTERNS)))
+        files = library.catalog.item_files()
+        pictures = {i: Path(fs[0][0]).stem.split("-")[0] for i, fs in files.items()
+                    if fs[0][1] == "image" and Path(fs[0][0]).stem.split("-")[0] in PATTERNS}
+        library.labels.set_labels("pattern", {i: [p] for i, p in list(pictures.items())[::2]})
+        window.labeling_dock.show()
+        window.labeling_dock.raise_()
+        window.labeling.set_library(library)  # re-reads the schemas
+        wait(lambda: window.labeling.schema is not None)
+        window.labeling.start("library", "active")
+        wait(lambda: window.labeling.current_item is not None and not window.labeling.plan_slot.busy)
+        for key in ("1", "2"):
+            window.labeling.assign_key(key)
+        wait(lambda: not window.labeling.writer.busy)
+        shoot("labeling-session.png", 1.0)
+
+        keyed = {i: [] for i in library.labels.labels("pattern") if i not in pictures}
+        library.labels.set_labels("pattern", {**keyed, **{i: [p] for i, p in pictures.items()}})
+        window.fusion_dock.show()
+        window.fusion_dock.raise_()
+        window.resizeDocks([window.fusion_dock], [780], Qt.Orientation.Horizontal)
+        window.fusion.refresh()
+        wait(lambda: window.fusion.schema == "pattern")
+        window.fusion.folds.setValue(3)
+        window.fusion.train()
+        wait(lambda: window.fusion.report is not None and not window.fusion.train_slot.busy,
+             timeout=300)
+        window.fusion.select_method("early")
+        shoot("fusion-panel.png", 1.0)
         window.close()
     return 0
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from mmstudio.core.ingest import index
 from mmstudio.core.library import Library
-from mmstudio.fusion.features import Input, item_features
+from mmstudio.fusion.features import Features, Input, item_features
 from mmstudio.labels import Schema, SchemaError
 from mmstudio.labels.queue import by_similarity, by_uncertainty, plan_queue
 from mmstudio.labels.session import LabelSession
@@ -271,3 +271,17 @@ def test_item_results_stand_for_items_by_their_main_file(colour_library, tmp_pat
     assert [r.item_id for r in results] == [ids["blue1"], ids["red2"]]
     assert Path(results[1].path).stem == "red2" and results[1].score == 0.5
     assert results[0].segment_id in lib.catalog.resolve([results[0].segment_id])
+
+
+def test_no_suggestion_for_items_sharing_no_modality_with_the_labeled(tmp_path):
+    ids = np.arange(4)
+    image = np.eye(4, dtype=np.float32)[:, :3]
+    sound = np.zeros((4, 2), np.float32)
+    sound[3] = [1, 0]
+    present = np.array([[1, 0], [1, 0], [1, 0], [0, 1]], bool)
+    image[3] = 0
+    features = Features(ids, (Input("image", "a"), Input("audio", "b")), (image, sound), present)
+    schema = Schema.of("s", ["x", "y"])
+    scores = model_scores(features, {0: frozenset({"x"}), 1: frozenset({"y"})}, schema)
+    assert set(scores.best()) == {0, 1, 2}  # the sound (3) gets no guess
+    assert scores.uncertainty()[3] == 1.0

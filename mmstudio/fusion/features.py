@@ -63,6 +63,12 @@ class Features:
         return Features(self.item_ids[index], self.inputs, tuple(v[index] for v in self.vectors),
                         self.present[index])
 
+    def only(self, keep: Sequence[int] | np.ndarray) -> Features:
+        """These inputs (column indexes) only."""
+        keep = [int(m) for m in np.asarray(keep).reshape(-1)]
+        return Features(self.item_ids, tuple(self.inputs[m] for m in keep),
+                        tuple(self.vectors[m] for m in keep), self.present[:, keep])
+
     def select(self, ids: Sequence[int]) -> Features:
         """The rows of these item ids, in that order (ids not here are left out)."""
         where = {int(i): r for r, i in enumerate(self.item_ids)}

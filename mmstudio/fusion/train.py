@@ -292,6 +292,12 @@ def train(library, schema: str, methods: str | Sequence[str] = "all",
         log.info("%d labelled items have no vectors of %s: left out", int((~have).sum()),
                  ", ".join(features.names))
     features = features.rows(np.flatnonzero(have))
+    # an input no labelled item has (texts in a schema of pictures) teaches nothing
+    used = features.present.any(0)
+    if not used.all():
+        log.info("no labelled item has %s: left out",
+                 ", ".join(n for n, u in zip(features.names, used, strict=True) if not u))
+        features = features.only(np.flatnonzero(used))
     targets = [labelled[int(i)] for i in features.item_ids]
     trained = train_features(features, targets, s.names, methods, folds=folds, hyper=hyper,
                              schema=schema, progress=progress, cancel=cancel)

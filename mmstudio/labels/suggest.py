@@ -42,19 +42,25 @@ class Scores:
     multi: bool = False
 
     def best(self) -> dict[int, Suggestion]:
+        """The likeliest label per item; items the model knows nothing about (all-zero
+        rows: no modality in common with the labeled items) get none."""
         top = self.probs.argmax(axis=1)
         return {int(i): Suggestion(self.classes[c], float(self.probs[r, c]), self.source)
-                for r, (i, c) in enumerate(zip(self.item_ids, top, strict=True))}
+                for r, (i, c) in enumerate(zip(self.item_ids, top, strict=True))
+                if self.probs[r, c] > 0}
 
     def uncertainty(self) -> np.ndarray:
         """1 − margin between the two likeliest labels (single-label), or the most
         undecided label's closeness to 0.5 (multi-label): 1 is most uncertain."""
+        blind = ~self.probs.any(axis=1)
         if self.multi:
-            return 1.0 - np.abs(2 * self.probs - 1).min(axis=1)
-        if self.probs.shape[1] < 2:
-            return np.zeros(len(self.probs))
-        part = np.sort(self.probs, axis=1)
-        return 1.0 - (part[:, -1] - part[:, -2])
+            u = 1.0 - np.abs(2 * self.probs - 1).min(axis=1)
+        elif self.probs.shape[1] < 2:
+            u = np.zeros(len(self.probs))
+        else:
+            part = np.sort(self.probs, axis=1)
+            u = 1.0 - (part[:, -1] - part[:, -2])
+        return np.where(blind, 1.0, u)
 
 
 def feature_matrix(features: Features) -> np.ndarray:
@@ -132,8 +138,14 @@ def model_scores(features: Features, labels: Mapping[int, frozenset[str]], schem
         return None
     x = feature_matrix(features)
     if classifier_ready(y[has], schema.multi):
-        return classifier_scores(x, x[has], y[has], ids, schema)
-    return knn_scores(x, x[has], y[has], ids, schema)
+        scores = classifier_scores(x, x[has], y[has], ids, schema)
+    else:
+        scores = knn_scores(x, x[has], y[has], ids, schema)
+    # an item sharing no modality with any labeled item (a sound, when only pictures
+    # are labeled) gets no suggestion rather than a guess, and counts as most uncertain
+    blind = ~(features.present & features.present[has].any(axis=0)).any(axis=1)
+    scores.probs[blind] = 0.0
+    return scores
 
 
 def zero_shot_scores(library, schema: Schema, item_ids: Sequence[int], encoders=None

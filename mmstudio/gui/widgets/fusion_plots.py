@@ -78,7 +78,7 @@ class ConfusionHeatmap(QWidget):
         self.plot.setMinimumSize(220, 200)
         item = self.plot.getPlotItem()
         item.setLabel("left", "true label")
-        item.setLabel("bottom", "predicted")
+        item.setLabel("bottom", "predicted (numbered as the rows)")
         self.view = item.getViewBox()
         self.view.invertY(True)  # row 0 on top, as a matrix is read
         self.view.setAspectLocked(True)
@@ -110,10 +110,12 @@ class ConfusionHeatmap(QWidget):
             text.setPos(c + 0.5, r + 0.5)
             self.view.addItem(text)
             self.texts.append(text)
-        ticks = [[(k + 0.5, short(name)) for k, name in enumerate(classes)]]
+        # rows named and numbered, columns numbered: names side by side under a narrow
+        # matrix would overlap
         item = self.plot.getPlotItem()
-        item.getAxis("left").setTicks(ticks)
-        item.getAxis("bottom").setTicks(ticks)
+        item.getAxis("left").setTicks([[(k + 0.5, f"{short(name)} {k + 1}")
+                                        for k, name in enumerate(classes)]])
+        item.getAxis("bottom").setTicks([[(k + 0.5, str(k + 1)) for k in range(len(classes))]])
         self.view.setRange(xRange=(0, len(classes)), yRange=(0, len(classes)), padding=0.02)
         self._fit_counts()
 
