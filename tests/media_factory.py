@@ -11,6 +11,18 @@ from PIL import Image
 
 from mmstudio.core.samples import draw, tone, write_video
 
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+
+
+def colour_pictures(folder: Path, per_colour: int, size: int) -> None:
+    """`per_colour` slightly varied pictures of each of COLOURS, named red0.png, ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name, rgb in COLOURS.items():
+        for k in range(per_colour):
+            a = np.clip(np.array(rgb) + rng.integers(-20, 20, (size, size, 3)), 0, 255)
+            Image.fromarray(a.astype(np.uint8)).save(folder / f"{name}{k}.png")
+
 
 def good_collection(folder: Path) -> dict[str, Path]:
     """Pictures, texts, sounds, a video and a two-file item; returns name -> path."""

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from mmstudio.core.ingest import index
 from mmstudio.core.library import Library
@@ -21,8 +20,7 @@ from mmstudio.labels.queue import by_similarity, by_uncertainty, plan_queue
 from mmstudio.labels.session import LabelSession
 from mmstudio.labels.suggest import model_scores, zero_shot_scores
 from tests.fakes import FakeEncoder
-
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+from tests.media_factory import COLOURS, colour_pictures
 
 
 def make_items(lib: Library, n: int) -> list[int]:
@@ -35,12 +33,7 @@ def make_items(lib: Library, n: int) -> list[int]:
 def colour_library(tmp_path):
     """Pictures of three colours (4 each, slightly varied), indexed with the fake encoder."""
     media = tmp_path / "media"
-    media.mkdir()
-    rng = np.random.default_rng(0)
-    for name, rgb in COLOURS.items():
-        for k in range(4):
-            a = np.clip(np.array(rgb) + rng.integers(-20, 20, (32, 32, 3)), 0, 255)
-            Image.fromarray(a.astype(np.uint8)).save(media / f"{name}{k}.png")
+    colour_pictures(media, 4, 32)
     with Library(tmp_path / "lib") as lib:
         index(lib, [media], encoders=[FakeEncoder()])
         by_name = {Path(p).stem: i for i, files in lib.catalog.item_files().items()

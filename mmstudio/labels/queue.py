@@ -95,7 +95,8 @@ def plan_queue(library, schema: Schema, pool: Sequence[int], order: str = "activ
     x = feature_matrix(features)
     ids = features.item_ids
     if order == "given":
-        rows = np.argsort([pool.index(int(i)) for i in ids], kind="stable")
+        place = {item: k for k, item in enumerate(pool)}
+        rows = np.argsort([place[int(i)] for i in ids], kind="stable")
     elif order == "random":
         rows = np.random.default_rng(seed).permutation(len(ids))
     elif order == "similarity":

@@ -118,7 +118,8 @@ class LabelStore:
                    change_id: str | None = None) -> Change:
         """Give items exactly these labels (an empty set clears them)."""
         wanted = {int(i): frozenset(v) for i, v in labels.items()}
-        return self._apply(schema, list(wanted), lambda item, _: wanted[item], session, change_id)
+        return self._apply(self.schema(schema), list(wanted), lambda item, _: wanted[item],
+                           session, change_id)
 
     def apply_label(self, schema: str, item_ids: Sequence[int], label: str, mode: str = "set",
                     session: str = "", change_id: str | None = None) -> Change:
@@ -140,13 +141,13 @@ class LabelStore:
 
         if mode not in ("set", "add", "remove", "toggle"):
             raise ValueError(f"mode {mode!r}")
-        return self._apply(schema, list(dict.fromkeys(int(i) for i in item_ids)), after, session,
+        return self._apply(s, list(dict.fromkeys(int(i) for i in item_ids)), after, session,
                            change_id)
 
-    def _apply(self, schema: str, items: list[int],
+    def _apply(self, s: Schema, items: list[int],
                after_of: Callable[[int, frozenset[str]], frozenset[str]],
                session: str, change_id: str | None) -> Change:
-        s = self.schema(schema)
+        schema = s.name
         now = time.time()
         with self.catalog.transaction(durable=True) as db:
             before = self._current(db, schema, items)

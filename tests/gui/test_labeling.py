@@ -7,9 +7,7 @@ import itertools
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from PySide6.QtCore import Qt
 
 from mmstudio.core.ingest import index
@@ -19,8 +17,8 @@ from mmstudio.gui.views.labeling import REPLAN_EVERY, LabelingPanel
 from mmstudio.labels.schema import Schema
 from mmstudio.labels.store import LabelStore, Suggestion
 from tests.fakes import FakeEncoder
+from tests.media_factory import colour_pictures
 
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 WAIT = 10_000
 _names = itertools.count()
 
@@ -30,12 +28,7 @@ def library(tmp_path_factory):
     """18 pictures of three colours, indexed with the fake encoder."""
     root = tmp_path_factory.mktemp("labeling")
     media = root / "media"
-    media.mkdir()
-    rng = np.random.default_rng(0)
-    for name, rgb in COLOURS.items():
-        for k in range(6):
-            a = np.clip(np.array(rgb) + rng.integers(-20, 20, (24, 24, 3)), 0, 255)
-            Image.fromarray(a.astype(np.uint8)).save(media / f"{name}{k}.png")
+    colour_pictures(media, 6, 24)
     with Library(root / "lib") as lib:
         index(lib, [media], encoders=[FakeEncoder()])
         ids = {Path(p).stem: i for i, files in lib.catalog.item_files().items() for p, _ in files}
