@@ -417,6 +417,15 @@ class Catalog:
             found.extend(tuple(r) for r in rows)
         return found
 
+    def space_segments(self, space: str) -> list[tuple[int, int, float]]:
+        """(item id, segment id, when its file was indexed) of the segments of indexed
+        files that have vectors in `space`, by item."""
+        return [(int(r[0]), int(r[1]), float(r[2] or 0.0)) for r in self._query(
+            "SELECT f.item_id, s.id, f.indexed_at FROM segments s JOIN files f "
+            "ON f.id = s.file_id WHERE f.state = 'ok' "
+            "AND instr(',' || f.spaces || ',', ',' || ? || ',') > 0 ORDER BY f.item_id, s.id",
+            (space,))]
+
     def item_files(self, item_ids: Sequence[int] | None = None) -> dict[int, list[tuple[str, str]]]:
         """The indexed files of items: {item id: [(path, modality), ...]} (items with one)."""
         sql = "SELECT item_id, path, modality FROM files WHERE state = 'ok'"

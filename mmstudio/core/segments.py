@@ -18,6 +18,10 @@ Modality = Literal["image", "text", "audio", "video"]
 Kind = Literal["image", "text", "audio"]
 
 MODALITIES: tuple[str, ...] = ("image", "text", "audio", "video")
+#: one colour per modality, the same in the grid's badges and on the map
+MODALITY_HEX: dict[str, str] = {
+    "image": "#2f7ed8", "video": "#8e44ad", "audio": "#e67e22", "text": "#27ae60",
+}
 #: the kinds of segment each modality decodes into
 KINDS_OF: dict[str, frozenset[str]] = {
     "image": frozenset({"image"}),

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmstudio.core.errors import Cancelled, MmstudioError
-from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from mmstudio.encoders.base import l2_normalise
+from mmstudio.core.errors import MmstudioError
+from mmstudio.core.item_vectors import mean_vectors
+from mmstudio.core.jobs import CancelToken, ProgressCallback, no_progress
 
 KIND_ORDER = ("image", "audio", "text")
 # Segments probed per kind to learn which spaces hold vectors for it.
@@ -128,18 +128,10 @@ def item_features(library, item_ids: Sequence[int] | None = None,
     for m, inp in enumerate(inputs):
         if inp.space not in dims:
             raise MmstudioError(f"this library has no space {inp.space!r}")
-        sums = np.zeros((len(ids), dims[inp.space]), np.float32)
         pairs = segments.get(inp.kind, [])
-        for lo in range(0, len(pairs), 2048):
-            if cancel is not None and cancel.cancelled:
-                raise Cancelled("cancelled")
-            chunk = pairs[lo : lo + 2048]
-            found = library.store.vectors([s for _, s in chunk], inp.space)
-            for row, seg in chunk:
-                if (v := found.get(seg)) is not None:
-                    sums[row] += v
-                    present[row, m] = True
-            done += len(chunk)
-            progress(Progress(done, total, f"reading {inp.name} vectors"))
-        vectors.append(l2_normalise(sums))
+        vectors_m, present[:, m] = mean_vectors(
+            library.store, inp.space, pairs, len(ids), dims[inp.space], progress=progress,
+            cancel=cancel, done=done, total=total, message=f"reading {inp.name} vectors")
+        vectors.append(vectors_m)
+        done += len(pairs)
     return Features(ids, inputs, tuple(vectors), present)

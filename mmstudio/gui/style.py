@@ -8,12 +8,9 @@ from functools import lru_cache
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
-MODALITY_COLOURS = {
-    "image": QColor("#2f7ed8"),
-    "video": QColor("#8e44ad"),
-    "audio": QColor("#e67e22"),
-    "text": QColor("#27ae60"),
-}
+from mmstudio.core.segments import MODALITY_HEX
+
+MODALITY_COLOURS = {m: QColor(h) for m, h in MODALITY_HEX.items()}
 # one letter on a coloured disc reads at 16 px, where a drawn pictogram does not
 MODALITY_GLYPHS = {"image": "I", "video": "V", "audio": "A", "text": "T"}
 
