@@ -417,14 +417,37 @@ class Catalog:
             found.extend(tuple(r) for r in rows)
         return found
 
-    def space_segments(self, space: str) -> list[tuple[int, int, float]]:
+    def space_segments(self, space: str, kinds: Sequence[str] | None = None
+                       ) -> list[tuple[int, int, float]]:
         """(item id, segment id, when its file was indexed) of the segments of indexed
-        files that have vectors in `space`, by item."""
-        return [(int(r[0]), int(r[1]), float(r[2] or 0.0)) for r in self._query(
-            "SELECT f.item_id, s.id, f.indexed_at FROM segments s JOIN files f "
+        files that have vectors in `space` (of these kinds of segment), by item."""
+        sql = ("SELECT f.item_id, s.id, f.indexed_at FROM segments s JOIN files f "
+               "ON f.id = s.file_id WHERE f.state = 'ok' "
+               "AND instr(',' || f.spaces || ',', ',' || ? || ',') > 0")
+        args: list[object] = [space]
+        if kinds is not None:
+            sql += f" AND s.kind IN ({','.join('?' * len(kinds))})"
+            args += list(kinds)
+        return [(int(r[0]), int(r[1]), float(r[2] or 0.0))
+                for r in self._query(sql + " ORDER BY f.item_id, s.id", args)]
+
+    def space_sample(self, space: str, kind: str, limit: int) -> list[int]:
+        """Up to `limit` segment ids of this kind in files that have vectors in `space`."""
+        return [int(r[0]) for r in self._query(
+            "SELECT s.id FROM segments s JOIN files f ON f.id = s.file_id "
+            "WHERE f.state = 'ok' AND s.kind = ? "
+            "AND instr(',' || f.spaces || ',', ',' || ? || ',') > 0 LIMIT ?",
+            (kind, space, limit))]
+
+    def space_item_count(self, space: str, kinds: Sequence[str]) -> int:
+        """Items with segments of these kinds in files that have vectors in `space`."""
+        if not kinds:
+            return 0
+        return int(self._query(
+            "SELECT COUNT(DISTINCT f.item_id) FROM segments s JOIN files f "
             "ON f.id = s.file_id WHERE f.state = 'ok' "
-            "AND instr(',' || f.spaces || ',', ',' || ? || ',') > 0 ORDER BY f.item_id, s.id",
-            (space,))]
+            "AND instr(',' || f.spaces || ',', ',' || ? || ',') > 0 "
+            f"AND s.kind IN ({','.join('?' * len(kinds))})", [space, *kinds])[0][0])
 
     def item_files(self, item_ids: Sequence[int] | None = None) -> dict[int, list[tuple[str, str]]]:
         """The indexed files of items: {item id: [(path, modality), ...]} (items with one)."""

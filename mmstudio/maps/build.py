@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 CACHE_DIR = "maps"
 FORMAT = 1
+# segments of each kind looked up to learn which kinds a space holds
+PROBE = 16
 _ARRAYS = ("item_ids", "xy", "mean", "basis", "anchor_xy", "anchors", "anchor_ids")
 
 
@@ -91,15 +93,27 @@ def load(library_path: Path, space: str, method: str) -> Layout | None:
 # -- reading vectors ------------------------------------------------------------------
 
 
+def space_kinds(library, space: str) -> tuple[str, ...]:
+    """The kinds of segment (image, text, audio) that have vectors in `space`.
+
+    A file records every space its indexing job wrote, not which of its segments went
+    where (a video's sound has no vector in an image space): a few segments of each
+    kind are looked up in the store.
+    """
+    found = []
+    for kind in ("image", "text", "audio"):
+        sample = library.catalog.space_sample(space, kind, PROBE)
+        if sample and library.store.vectors(sample, space):
+            found.append(kind)
+    return tuple(found)
+
+
 def map_spaces(library) -> dict[str, int]:
     """{space: items with a vector in it} for the spaces of this library, largest first."""
     counts = {}
     for space in library.store.spaces:
-        rows = library.catalog.query(
-            "SELECT COUNT(DISTINCT item_id) FROM files WHERE state = 'ok' "
-            "AND instr(',' || spaces || ',', ',' || ? || ',') > 0", (space,))
-        if rows[0][0]:
-            counts[space] = int(rows[0][0])
+        if n := library.catalog.space_item_count(space, space_kinds(library, space)):
+            counts[space] = n
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -111,7 +125,7 @@ def read_space(library, space: str, only: set[int] | None = None, *,
     dims = library.store.spaces
     if space not in dims:
         raise MmstudioError(f"this library has no space {space!r}")
-    rows = library.catalog.space_segments(space)
+    rows = library.catalog.space_segments(space, space_kinds(library, space))
     if only is not None:
         rows = [r for r in rows if r[0] in only]
     ids = np.array(sorted({r[0] for r in rows}), np.int64)
@@ -154,7 +168,7 @@ def update_map(library, layout: Layout, *, progress: ProgressCallback = no_progr
                cancel: CancelToken | None = None) -> MapState:
     """Place what changed since `layout` was written, without refitting (a job)."""
     started = time.perf_counter()
-    rows = library.catalog.space_segments(layout.space)
+    rows = library.catalog.space_segments(layout.space, space_kinds(library, layout.space))
     current = {r[0] for r in rows}
     known = set(layout.item_ids.tolist())
     changed = {r[0] for r in rows if r[2] > layout.stamp}
