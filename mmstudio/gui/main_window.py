@@ -1,4 +1,4 @@
-"""The main window: query bar, results grid, preview, jobs and errors, status bar."""
+"""The main window: query bar, results grid and map, preview, jobs and errors, status bar."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QStackedLayout,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -32,6 +33,7 @@ from mmstudio.gui.style import modality_icon
 from mmstudio.gui.views.fusion import FusionPanel
 from mmstudio.gui.views.jobs import ErrorsView, JobsPanel
 from mmstudio.gui.views.labeling import LabelingPanel
+from mmstudio.gui.views.map import MapPanel
 from mmstudio.gui.views.preview import PreviewPane
 from mmstudio.gui.views.results import ResultsView
 from mmstudio.gui.widgets.query_bar import QueryBar, local_paths
@@ -97,12 +99,22 @@ class MainWindow(QMainWindow):
         self.stack = QStackedLayout()
         self.stack.addWidget(self.hint)
         self.stack.addWidget(self.grid)
+        results_page = QWidget()
+        results_layout = QVBoxLayout(results_page)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        results_layout.addLayout(chips)
+        results_layout.addLayout(self.stack, 1)
+        self.map = MapPanel()
+        self.tabs = QTabWidget(documentMode=True)
+        self.tabs.addTab(results_page, "Results")
+        self.tabs.addTab(self.map, "Map")
+        self.tabs.setTabToolTip(0, "The search results (Ctrl+1)")
+        self.tabs.setTabToolTip(1, "Every item of a space on one map (Ctrl+2)")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addWidget(self.query_bar)
-        layout.addLayout(chips)
-        layout.addLayout(self.stack, 1)
+        layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
         # docks
@@ -173,6 +185,11 @@ class MainWindow(QMainWindow):
                      self.errors_dock):
             view.addAction(dock.toggleViewAction())
         self.labeling_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+Shift+L"))
+        view.addSeparator()
+        view.addAction("&Results", lambda: self.tabs.setCurrentIndex(0)).setShortcut(
+            QKeySequence("Ctrl+1"))
+        view.addAction("&Map", lambda: self.tabs.setCurrentIndex(1)).setShortcut(
+            QKeySequence("Ctrl+2"))
         self._fill_recent()
 
     def _build_shortcuts(self) -> None:
@@ -227,6 +244,17 @@ class MainWindow(QMainWindow):
         self.grid.current_result_changed.connect(s.select)
         self.grid.result_activated.connect(self.open_result)
         self.preview.find_similar.connect(s.find_similar)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        m = self.map
+        self.jobs.watch(m.map_slot, summary=lambda shown: "done")
+        m.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        m.show_items.connect(self._show_map_items)
+        m.label_menu.connect(self._items_menu)
+        m.start_labeling.connect(self._label_items)
+        m.result_chosen.connect(s.select)
+        s.status_changed.connect(lambda _: m.library_updated())
+        self.labeling.labels_changed.connect(m.labels_changed)
+        self.fusion.trained.connect(lambda _: m.labels_changed())
 
     def _start(self) -> None:
         self.session.check_microphone()
@@ -252,6 +280,7 @@ class MainWindow(QMainWindow):
 
     def _library_changed(self, library) -> None:
         self.preview.set_library(library)
+        self.map.set_library(library)
         self.labeling.set_library(library)
         self.fusion.set_library(library)
         if library is None:
@@ -328,6 +357,7 @@ class MainWindow(QMainWindow):
                          if outcome is not None else MODALITY_NAMES[modality])
         self.result_info.setText(f"{len(results)} results · {outcome.seconds * 1000:.0f} ms"
                                  if outcome is not None else "")
+        self.map.set_outcome(outcome)
         if results and self.filtered.rowCount():
             self.grid.setCurrentIndex(self.filtered.index(0, 0))
         self._pools_changed()
@@ -340,6 +370,7 @@ class MainWindow(QMainWindow):
         self._show_hint(f"The search failed: {message}")
 
     def _selection_changed(self, result) -> None:
+        self.map.set_current(result.item_id if result is not None else None)
         outcome = self.session.outcome
         if outcome is None:
             self.preview.show_result(result)
@@ -358,7 +389,10 @@ class MainWindow(QMainWindow):
         self.labeling.set_pools(list(dict.fromkeys(results)), self.selected_items())
 
     def _grid_menu(self, pos) -> None:
-        items = self.selected_items()
+        self._items_menu(self.selected_items(), self.grid.viewport().mapToGlobal(pos))
+
+    def _items_menu(self, items: list[int], where) -> None:
+        """Label these items (the grid's selection, or the map's lasso) or start labeling."""
         schema = self.labeling.schema
         if not items:
             return
@@ -370,15 +404,25 @@ class MainWindow(QMainWindow):
             for d in schema.labels:
                 action = sub.addAction(f"{d.name}\t{d.key or ''}")
                 action.triggered.connect(lambda _=False, n=d.name: self.labeling.bulk(items, n))
-        menu.addAction(f"Start labeling these {len(items)}", lambda: self._label_selection())
+        menu.addAction(f"Start labeling these {len(items)}", lambda: self._label_items(items))
         self.grid_menu = menu  # tests reach it here
-        menu.popup(self.grid.viewport().mapToGlobal(pos))
+        menu.popup(where)
 
-    def _label_selection(self) -> None:
-        self._pools_changed()
+    def _label_items(self, items: list[int]) -> None:
+        results = [r.item_id for r in self.results.results]
+        self.labeling.set_pools(list(dict.fromkeys(results)), list(items))
         self.labeling_dock.show()
         self.labeling_dock.raise_()
         self.labeling.start("selection")
+
+    def _show_map_items(self, items: list[int], title: str) -> None:
+        self.session.show_items(items, title)
+        self.tabs.setCurrentIndex(0)
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.map:
+            self.map.activate()
+            self.map.canvas.setFocus()
 
     def find_similar(self) -> None:
         self.session.find_similar(self.session.selected)
@@ -459,5 +503,6 @@ class MainWindow(QMainWindow):
         self.preview.shutdown()
         self.labeling.shutdown()
         self.fusion.shutdown()
+        self.map.shutdown()
         self.session.shutdown()
         super().closeEvent(event)

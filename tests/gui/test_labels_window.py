@@ -68,7 +68,9 @@ def test_start_labeling_the_selection(qtbot, window):
     w.session.show_items([ids["tone"], ids["noise"], ids["cats"]], "some")
     qtbot.waitUntil(lambda: len(names_in_grid(w)) == 3, timeout=WAIT)
     w.grid.selectAll()
-    w._label_selection()
+    w._grid_menu(w.grid.rect().center())
+    start = next(a for a in w.grid_menu.actions() if a.text().startswith("Start labeling"))
+    start.trigger()
     qtbot.waitUntil(lambda: w.labeling.session is not None, timeout=WAIT)
     qtbot.waitUntil(lambda: w.labeling.current_item is not None, timeout=WAIT)
     assert set(w.labeling.session.queue) == {ids["tone"], ids["noise"], ids["cats"]}

@@ -67,6 +67,7 @@ class _Events(QObject):
 
 class LabelingPanel(QWidget):
     message = Signal(str)  # a line for the status bar
+    labels_changed = Signal()  # a label write, undo or redo ended (the map recolours)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,6 +93,7 @@ class LabelingPanel(QWidget):
         # the serial writer; its callbacks are dropped once the session or library changed
         self._writes = LabelWrites(self.model, self._replay_target, self)
         self._writes.message.connect(self.message)
+        self._writes.changed.connect(self.labels_changed)
         self._writes.committed.connect(self._labeled)
         self.writer = self._writes.queue
         self.undo_stack = self._writes.undo_stack

@@ -59,6 +59,7 @@ class LabelWrites(QObject):
 
     message = Signal(str)  # a job that failed, for the status bar
     committed = Signal(object)  # a Change now on disk and on the undo stack
+    changed = Signal()  # labels on disk changed (a write, an undo or a redo ended)
 
     def __init__(self, model: QueueModel, target: Replay, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -96,6 +97,7 @@ class LabelWrites(QObject):
         def finished() -> None:
             self._unpushed -= 1
             self._model.mark_pending(items, -1)
+            self.changed.emit()
             while not self._unpushed and self._deferred:
                 self._deferred.pop(0)()
 
@@ -120,8 +122,11 @@ class LabelWrites(QObject):
             return
         items = list(change.items)
         self._model.mark_pending(items, +1)
-        self.submit(lambda: fn(change.id), failed=self._write_failed,
-                    finished=lambda: self._model.mark_pending(items, -1),
+        def finished() -> None:
+            self._model.mark_pending(items, -1)
+            self.changed.emit()
+
+        self.submit(lambda: fn(change.id), failed=self._write_failed, finished=finished,
                     title="undo label" if undo else "redo label")
 
     def reset(self) -> None:
