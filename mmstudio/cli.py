@@ -94,10 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--profile", choices=["clip", "clap"], help="when it cannot be told")
     _add_library(m)
 
-    from mmstudio import cli_fusion, cli_labels
+    from mmstudio import cli_fusion, cli_labels, cli_map
 
     cli_labels.add_parser(sub, _add_library)
     cli_fusion.add_parser(sub)
+    cli_map.add_parser(sub)
     return parser
 
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"index": cmd_index, "search": cmd_search, "explain": cmd_explain, "info": cmd_info, "demo": cmd_demo,
                 "models": cmd_models, "gui": cmd_gui, "labels": cmd_labels,
-                "fusion": cmd_fusion}[command](args)
+                "fusion": cmd_fusion, "map": cmd_map}[command](args)
     except MmstudioError as exc:
         print(f"mmstudio: {exc}", file=sys.stderr)
         return 2
@@ -136,6 +137,12 @@ def cmd_fusion(args: argparse.Namespace) -> int:
     from mmstudio import cli_fusion
 
     return cli_fusion.run(args)
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from mmstudio import cli_map
+
+    return cli_map.run(args)
 
 
 def cmd_index(args: argparse.Namespace) -> int:

@@ -193,3 +193,30 @@ def test_viridis_is_monotonic_in_lightness():
     ramp = colours.viridis(np.linspace(0, 1, 50)).astype(float)
     lightness = ramp @ np.array([0.299, 0.587, 0.114])
     assert np.all(np.diff(lightness) > -1.0)
+
+
+def test_cli_computes_updates_and_exports_the_map(tmp_path, capsys):
+    import csv
+    import json
+
+    from mmstudio.cli import main
+
+    with Library(tmp_path / "lib") as lib:
+        vectors, _ = clusters(10)
+        ids = add_items(lib, vectors)
+    out = tmp_path / "points.csv"
+    args = ["map", "--library", str(tmp_path / "lib"), "--json"]
+    assert main([*args, "--csv", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["space"] == SPACE and summary["items"] == 30 and summary["fitted_now"]
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert sorted(int(r["item_id"]) for r in rows) == sorted(ids)
+    assert rows[0]["path"].endswith(".png") and rows[0]["modality"] == "image"
+    assert all(np.isfinite(float(r["x"])) for r in rows)
+    with Library(tmp_path / "lib") as lib:
+        add_items(lib, vectors[:2], start=100)
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert not again["fitted_now"] and again["added"] == 2 and again["items"] == 32
+    assert main([*args, "--space", "nope"]) == 2
+    assert "no items in space 'nope'" in capsys.readouterr().err

@@ -23,7 +23,8 @@ from tests.bench.report import BenchResult, machine_info, write_json
 
 log = logging.getLogger("tests.bench")
 
-BENCHMARKS = ("ingest", "search", "memory", "encoders", "gui", "faithfulness", "active", "fusion")
+BENCHMARKS = ("ingest", "search", "memory", "encoders", "gui", "faithfulness", "active", "fusion",
+              "map")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
