@@ -89,7 +89,7 @@ def test_new_items_are_placed_without_moving_the_map(library):
     state = build.open_map(library, SPACE, "pca")
     assert (state.added, state.moved, state.removed) == (30, 0, 0)
     layout = state.layout
-    assert len(layout) == 210 and layout.fitted == 180 and layout.added == 30
+    assert len(layout) == 210 and layout.fitted == 180 and layout.placed == 30
     old = np.isin(layout.item_ids, first.item_ids)
     np.testing.assert_array_equal(layout.xy[old], first.xy)  # nothing on the map moved
     rows = [int(np.flatnonzero(layout.item_ids == i)[0]) for i in new_ids]
@@ -220,3 +220,71 @@ def test_cli_computes_updates_and_exports_the_map(tmp_path, capsys):
     assert not again["fitted_now"] and again["added"] == 2 and again["items"] == 32
     assert main([*args, "--space", "nope"]) == 2
     assert "no items in space 'nope'" in capsys.readouterr().err
+
+
+def test_an_item_is_the_mean_of_its_segments_and_files(library):
+    vectors, _ = clusters(10)
+    add_items(library, vectors[:10])
+    # a text file with the same name joins the picture's item: its point is the mean
+    add_items(library, vectors[10:11], start=0, modality="text")
+    state = build.compute_map(library, SPACE, "pca")
+    item = library.catalog.item_of_path("/gen/item-000000.png")
+    assert item == library.catalog.item_of_path("/gen/item-000000.txt")
+    mean = vectors[0] + vectors[10]
+    mean /= np.linalg.norm(mean)
+    row = int(np.flatnonzero(state.layout.item_ids == item)[0])
+    np.testing.assert_allclose(state.layout.xy[row], state.layout.place(mean[None])[0],
+                               atol=1e-5)
+    assert not np.allclose(state.layout.xy[row], state.layout.place(vectors[:1])[0], atol=1e-3)
+
+
+def test_a_map_fitted_on_too_few_items_is_fitted_again(library):
+    vectors, _ = clusters(40)
+    add_items(library, vectors[:1])  # the map was opened while the first folder came in
+    tiny = build.compute_map(library, SPACE, "pca").layout
+    assert tiny.fitted == 1
+    add_items(library, vectors[1:], start=1)
+    state = build.open_map(library, SPACE, "pca")
+    assert state.fitted_now and state.layout.fitted == 120 and state.layout.placed == 0
+    assert len(np.unique(state.layout.xy.round(4), axis=0)) > 100
+
+
+def test_caches_that_do_not_fit_the_space_are_fitted_again(library):
+    vectors, _ = clusters(10)
+    add_items(library, vectors)
+    build.compute_map(library, SPACE, "pca")
+    assert build.load(library.path, SPACE, "pca", dim=vectors.shape[1]) is not None
+    assert build.load(library.path, SPACE, "pca", dim=vectors.shape[1] * 2) is None
+    # another method's file, or another space's, under this name
+    build.cache_path(library.path, SPACE, "umap").write_bytes(
+        build.cache_path(library.path, SPACE, "pca").read_bytes())
+    assert build.load(library.path, SPACE, "umap") is None
+    assert build.cache_path(library.path, "a/b", "pca") != build.cache_path(library.path,
+                                                                             "a_b", "pca")
+    layout = build.load(library.path, SPACE, "pca")
+    bad = layout.__class__(**{**layout.__dict__, "xy": np.full_like(layout.xy, np.nan)})
+    build.save(bad, library.path)
+    assert build.load(library.path, SPACE, "pca") is None
+    assert not list(build.cache_path(library.path, SPACE, "pca").parent.glob("*.tmp"))
+
+
+def test_items_with_broken_vectors_are_left_off_the_map(library):
+    vectors, _ = clusters(10)
+    add_items(library, vectors)
+    broken = add_items(library, np.full((1, vectors.shape[1]), np.nan, np.float32), start=99)
+    state = build.compute_map(library, SPACE, "pca")
+    assert len(state.layout) == 30 and broken[0] not in state.layout.item_ids
+    assert np.isfinite(state.layout.xy).all()
+
+
+def test_placed_counts_survive_removals(library):
+    vectors, _ = clusters(10)
+    ids = add_items(library, vectors)
+    build.compute_map(library, SPACE, "pca")
+    files = [library.catalog.query("SELECT id FROM files WHERE item_id = ?", (i,))[0][0]
+             for i in ids[:5]]
+    library.catalog.remove_files(files)
+    add_items(library, vectors[:3], start=200)
+    state = build.open_map(library, SPACE, "pca")
+    assert (state.added, state.removed, len(state.layout)) == (3, 5, 28)
+    assert state.layout.placed == 3 and state.layout.fitted == 30

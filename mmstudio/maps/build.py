@@ -8,10 +8,12 @@ what changed since it was written: new items, items whose files were indexed aga
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -23,12 +25,18 @@ import numpy as np
 from mmstudio.core.errors import MmstudioError
 from mmstudio.core.item_vectors import mean_vectors
 from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from mmstudio.maps.layout import METHODS, Layout, fit
+from mmstudio.maps.layout import METHOD_NAMES, Layout, fit
 
 log = logging.getLogger(__name__)
 
 CACHE_DIR = "maps"
 FORMAT = 1
+# A PCA map fitted on fewer items than this, or on less than half of the items now in
+# its space, is fitted again when it is opened (PCA is cheap): a map made while the
+# first folder was still being added would otherwise squeeze everything onto the axes
+# of its first few items. UMAP maps only say so (a refit takes minutes).
+REFIT_BELOW = 3
+REFIT_GROWTH = 2.0
 # segments of each kind looked up to learn which kinds a space holds
 PROBE = 16
 _ARRAYS = ("item_ids", "xy", "mean", "basis", "anchor_xy", "anchors", "anchor_ids")
@@ -51,6 +59,8 @@ class MapState:
 
 def cache_path(library_path: Path, space: str, method: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", space)
+    if safe != space:  # "a/b" and "a_b" must not share a file
+        safe += "-" + hashlib.sha1(space.encode()).hexdigest()[:8]
     return Path(library_path) / CACHE_DIR / f"{safe}.{method}.npz"
 
 
@@ -59,17 +69,23 @@ def save(layout: Layout, library_path: Path) -> Path:
     path = cache_path(library_path, layout.space, layout.method)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "space": layout.space, "method": layout.method,
-            "fitted": layout.fitted, "stamp": layout.stamp, "created": layout.created}
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, meta=np.array(json.dumps(meta)),
-                 **{name: getattr(layout, name) for name in _ARRAYS})
-    os.replace(tmp, path)
+            "fitted": layout.fitted, "placed": layout.placed, "stamp": layout.stamp,
+            "created": layout.created}
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(meta)),
+                     **{name: getattr(layout, name) for name in _ARRAYS})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
-def load(library_path: Path, space: str, method: str) -> Layout | None:
-    """The cached layout, or None if there is none or it cannot be read (it is refitted)."""
+def load(library_path: Path, space: str, method: str, dim: int | None = None) -> Layout | None:
+    """The cached layout, or None if there is none, it cannot be read, or it does not fit
+    the space (`dim`, when given): then it is fitted again."""
     path = cache_path(library_path, space, method)
     if not path.exists():
         return None
@@ -77,17 +93,30 @@ def load(library_path: Path, space: str, method: str) -> Layout | None:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             arrays = {name: np.array(data[name]) for name in _ARRAYS}
-        if meta.get("format") != FORMAT or meta.get("space") != space:
-            raise ValueError(f"format {meta.get('format')}, space {meta.get('space')!r}")
-        n = len(arrays["item_ids"])
-        if arrays["xy"].shape != (n, 2) or arrays["basis"].shape[1:] != arrays["mean"].shape:
-            raise ValueError("array shapes do not agree")
+        if (meta.get("format"), meta.get("space"), meta.get("method")) != (FORMAT, space, method):
+            raise ValueError(f"it is format {meta.get('format')} of {meta.get('space')!r} "
+                             f"({meta.get('method')})")
+        _check(arrays, method, dim)
         return Layout(space=space, method=method, fitted=int(meta["fitted"]),
-                      stamp=float(meta["stamp"]), created=float(meta["created"]),
-                      **{k: v for k, v in arrays.items()})
+                      placed=int(meta.get("placed", 0)), stamp=float(meta["stamp"]),
+                      created=float(meta["created"]), **{k: v for k, v in arrays.items()})
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("map cache %s is unreadable (%s); it will be computed again", path, exc)
         return None
+
+
+def _check(a: dict[str, np.ndarray], method: str, dim: int | None) -> None:
+    n, d = len(a["item_ids"]), a["mean"].shape[0] if a["mean"].ndim == 1 else -1
+    k = len(a["anchor_ids"])
+    shapes = {"xy": (n, 2), "basis": (2 if method == "pca" else 0, d), "anchor_xy": (k, 2),
+              "anchors": (k, d)}
+    for name, shape in shapes.items():
+        if a[name].shape != shape:
+            raise ValueError(f"{name} is {a[name].shape}, not {shape}")
+    if dim is not None and d != dim:
+        raise ValueError(f"its vectors are {d}-d; the space's are {dim}-d")
+    if not all(np.isfinite(a[name]).all() for name in ("xy", "mean", "basis", "anchor_xy")):
+        raise ValueError("it holds values that are not finite")
 
 
 # -- reading vectors ------------------------------------------------------------------
@@ -135,6 +164,11 @@ def read_space(library, space: str, only: set[int] | None = None, *,
     vectors, present = mean_vectors(library.store, space, pairs, len(ids), dims[space],
                                     progress=progress, cancel=cancel,
                                     message=f"reading {space} vectors")
+    finite = np.isfinite(vectors).all(axis=1)
+    if (bad := int((present & ~finite).sum())):
+        log.warning("%d items of %s have vectors that are not finite; left off the map",
+                    bad, space)
+    present &= finite
     return ids[present], vectors[present], stamp
 
 
@@ -149,13 +183,11 @@ def compute_map(library, space: str, method: str = "pca", *, seed: int | None = 
                 progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
                 ) -> MapState:
     """Fit a fresh layout of `space` and cache it (a job)."""
-    if method not in METHODS:
-        raise MmstudioError(f"unknown map method {method!r}; use {' or '.join(METHODS)}")
     started = time.perf_counter()
     ids, vectors, stamp = read_space(library, space, progress=progress, cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()
-    progress(Progress(0, 0, f"fitting {method.upper()} on {len(ids):,} items"))
+    progress(Progress(0, 0, f"fitting {METHOD_NAMES.get(method, method)} on {len(ids):,} items"))
     layout = fit(space, ids, vectors, method, seed=seed, stamp=stamp, say=_say(progress))
     if cancel is not None:
         cancel.raise_if_cancelled()  # a fit cannot stop half-way; its result is dropped
@@ -166,28 +198,36 @@ def compute_map(library, space: str, method: str = "pca", *, seed: int | None = 
 
 def update_map(library, layout: Layout, *, progress: ProgressCallback = no_progress,
                cancel: CancelToken | None = None) -> MapState:
-    """Place what changed since `layout` was written, without refitting (a job)."""
+    """Place what changed since `layout` was written, without refitting (a job).
+
+    Items new to the map are placed; items whose files were indexed after the newest
+    indexing the layout read (its stamp: the catalog's indexed_at, a precise clock on
+    every platform Python supports) are placed again. Nothing is written when nothing
+    changed. A PCA map fitted on too few items is fitted again instead (REFIT_BELOW).
+    """
     started = time.perf_counter()
     rows = library.catalog.space_segments(layout.space, space_kinds(library, layout.space))
     current = {r[0] for r in rows}
+    if layout.method == "pca" and current and (
+            layout.fitted < REFIT_BELOW or len(current) > REFIT_GROWTH * layout.fitted):
+        return compute_map(library, layout.space, "pca", progress=progress, cancel=cancel)
     known = set(layout.item_ids.tolist())
-    changed = {r[0] for r in rows if r[2] > layout.stamp}
     new = current - known
-    moved = (changed & known)
+    recent = {r[0] for r in rows if r[2] > layout.stamp} & known
     removed = np.array(sorted(known - current), np.int64)
-    ids = np.zeros(0, np.int64)
-    xy = np.zeros((0, 2), np.float32)
-    stamp = layout.stamp
-    if new or moved:
-        ids, vectors, stamp = read_space(library, layout.space, new | moved,
+    ids, xy, stamp = np.zeros(0, np.int64), np.zeros((0, 2), np.float32), layout.stamp
+    if new or recent:
+        ids, vectors, stamp = read_space(library, layout.space, new | recent,
                                          progress=progress, cancel=cancel)
         xy = layout.place(vectors)
     if not len(ids) and not len(removed):
         return MapState(layout, seconds=time.perf_counter() - started)
+    if cancel is not None:
+        cancel.raise_if_cancelled()  # a superseded update must not overwrite a newer map
     placed = set(ids.tolist())
     updated = layout.merged(ids, xy, removed, stamp)
     save(updated, library.path)
-    return MapState(updated, added=len(placed & new), moved=len(placed & moved),
+    return MapState(updated, added=len(placed & new), moved=len(placed & recent),
                     removed=len(removed), seconds=time.perf_counter() - started)
 
 
@@ -195,6 +235,6 @@ def open_map(library, space: str, method: str = "pca", *,
              progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
              ) -> MapState | None:
     """The cached layout brought up to date, or None when none is cached (a job)."""
-    layout = load(library.path, space, method)
+    layout = load(library.path, space, method, library.store.spaces.get(space))
     return None if layout is None else update_map(library, layout, progress=progress,
                                                   cancel=cancel)

@@ -52,6 +52,7 @@ class Layout:
     anchors: np.ndarray  # (A, d) float16: their unit vectors (UMAP)
     anchor_ids: np.ndarray  # (A,) int64: their items, so a removed item stops placing others
     fitted: int  # items the layout was fitted on
+    placed: int  # items placed on it since (new ones; not those placed again)
     stamp: float  # the newest indexing time among the items read (catalog's indexed_at)
     created: float
 
@@ -61,11 +62,6 @@ class Layout:
     @property
     def dim(self) -> int:
         return int(self.mean.shape[0])
-
-    @property
-    def added(self) -> int:
-        """Items placed on the layout after it was fitted."""
-        return max(len(self) - self.fitted, 0)
 
     def place(self, vectors: np.ndarray) -> np.ndarray:
         """(n, d) unit vectors -> (n, 2) positions on this layout, without refitting."""
@@ -78,6 +74,7 @@ class Layout:
                stamp: float) -> Layout:
         """This layout with items placed (new, or moved after re-indexing) and some gone."""
         item_ids = np.asarray(item_ids, np.int64)
+        new = int((~np.isin(item_ids, self.item_ids)).sum())
         drop = np.isin(self.item_ids, np.concatenate([np.asarray(removed, np.int64), item_ids]))
         keep_anchor = ~np.isin(self.anchor_ids, removed) if len(self.anchors) else slice(None)
         return replace(
@@ -86,7 +83,7 @@ class Layout:
             xy=np.concatenate([self.xy[~drop], np.asarray(xy, np.float32).reshape(-1, 2)]),
             anchors=self.anchors[keep_anchor], anchor_xy=self.anchor_xy[keep_anchor],
             anchor_ids=self.anchor_ids[keep_anchor],
-            stamp=max(self.stamp, stamp))
+            placed=self.placed + new, stamp=max(self.stamp, stamp))
 
 
 def knn_place(vectors: np.ndarray, anchors: np.ndarray, anchor_xy: np.ndarray) -> np.ndarray:
@@ -131,7 +128,7 @@ def fit(space: str, item_ids: np.ndarray, vectors: np.ndarray, method: str = "pc
         mean, basis = np.zeros(d, np.float32), np.zeros((0, d), np.float32)
     return Layout(space=space, method=method, item_ids=item_ids, xy=xy, mean=mean,
                   basis=basis, anchor_xy=anchor_xy, anchors=anchors, anchor_ids=anchor_ids,
-                  fitted=n, stamp=stamp, created=time.time())
+                  fitted=n, placed=0, stamp=stamp, created=time.time())
 
 
 def _pca(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
