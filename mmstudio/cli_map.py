@@ -17,7 +17,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("map", help="the 2-D map of a space's items (what the Map tab "
                                           "shows), computed or updated and cached")
     p.add_argument("--space", help="the embedding space (default: the one with most items)")
-    p.add_argument("--method", choices=("pca", "umap"), default="pca",
+    from mmstudio.maps.layout import METHODS
+
+    p.add_argument("--method", choices=METHODS, default="pca",
                    help="pca (default) or umap (needs the umap extra)")
     p.add_argument("--recompute", action="store_true",
                    help="fit a fresh layout instead of updating the cached one")
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from mmstudio.cli import _open, _ProgressBar
     from mmstudio.core.items import main_file
     from mmstudio.maps.build import cache_path, compute_map, map_spaces, open_map
+    from mmstudio.maps.layout import METHOD_NAMES
 
     with _open(args, create=False) as library:
         spaces = map_spaces(library)
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                     path, modality = main_file(files[item]) if item in files else ("", "")
                     out.writerow([item, path, modality, f"{x:.6g}", f"{y:.6g}"])
         summary = {"space": space, "method": layout.method, "items": len(layout),
-                   "fitted_on": layout.fitted, "placed_since": layout.added,
+                   "fitted_on": layout.fitted, "placed_since": layout.placed,
                    "fitted_now": state.fitted_now, "added": state.added, "moved": state.moved,
                    "removed": state.removed, "seconds": round(state.seconds, 3),
                    "cache": str(cache_path(library.path, space, layout.method))}
@@ -64,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=1))
         return 0
     what = "fitted" if state.fitted_now else "updated"
-    print(f"{space}: {len(layout):,} items, {layout.method.upper()} map {what} in "
-          f"{state.seconds:.2f} s (fitted on {layout.fitted:,}; {layout.added:,} placed since)")
+    print(f"{space}: {len(layout):,} items, {METHOD_NAMES[layout.method]} map {what} in "
+          f"{state.seconds:.2f} s (fitted on {layout.fitted:,}; {layout.placed:,} placed since)")
     if not state.fitted_now and (state.added or state.moved or state.removed):
         print(f"placed {state.added} new, moved {state.moved}, removed {state.removed}")
     if args.csv is not None:

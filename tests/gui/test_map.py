@@ -200,11 +200,19 @@ def test_search_results_are_highlighted_and_the_query_is_a_point(qtbot, panel, g
     panel.set_outcome(SearchOutcome(SearchQuery(text="x"), results, {SPACE: query}, 0.0))
     assert sorted(panel.canvas._emphasis.tolist()) == sorted(
         panel.shown.points.rows_of(ids[[3, 50, 90]]).tolist())
-    expected = panel.shown.state.layout.place(query[None])[0]
-    assert panel.canvas._query == pytest.approx((float(expected[0]), float(expected[1])))
+    # the query is item 50's own vector: the star lands on item 50's point
+    layout = panel.shown.state.layout
+    expected = layout.xy[int(np.flatnonzero(layout.item_ids == ids[50])[0])]
+    assert panel.canvas._query == pytest.approx((float(expected[0]), float(expected[1])),
+                                                abs=1e-5)
     # a query searched in other spaces only has no place on this map
     panel.set_outcome(SearchOutcome(SearchQuery(text="x"), results, {"other": query}, 0.0))
     assert panel.canvas._query is None
+    # a search that found every item: its best hundred stand out, not all of them
+    everything = results_for(lib, ids, np.linspace(1, 0.1, len(ids)))
+    panel.set_outcome(SearchOutcome(SearchQuery(text="x"), everything, {}, 0.0))
+    assert sorted(panel.canvas._emphasis.tolist()) == sorted(
+        panel.shown.points.rows_of(ids[:100]).tolist())
     panel.set_outcome(None)
     assert panel.canvas._emphasis is None and panel.canvas._query is None
 
@@ -215,7 +223,12 @@ def test_new_items_join_a_map_that_stays_put(qtbot, panel, generated):
     view = panel.canvas.view
     added = add_items(lib, vectors[:5] * 0.98 + vectors[5:10] * 0.02, start=900)
     panel.library_updated()
-    qtbot.waitUntil(lambda: len(panel.shown.state.layout) == len(before) + 5, timeout=WAIT)
+
+    def placed() -> bool:  # the old map stays drawn, in colour, until the new one is
+        assert panel.canvas._colours is not None and panel.canvas.points is not None
+        return len(panel.shown.state.layout) == len(before) + 5
+
+    qtbot.waitUntil(placed, timeout=WAIT)
     qtbot.waitUntil(lambda: panel.coloured is not None and
                     len(panel.coloured.colours) == len(before) + 5, timeout=WAIT)
     layout = panel.shown.state.layout
@@ -263,8 +276,37 @@ def test_map_tab_in_the_window_previews_shows_and_labels(qtbot, tmp_path):
         assert w.tabs.currentIndex() == 0
         assert sorted(r.item_id for r in w.results.results) == sorted(chosen)
         w.tabs.setCurrentIndex(1)
+        m.label_button.click()  # the grid's label menu, for the lasso's items
+        words = next(a for a in w.grid_menu.actions()[0].menu().actions()
+                     if a.text().startswith("words"))
+        words.trigger()
+        library = w.session.library
+        qtbot.waitUntil(lambda: library.labels.labels("kind") == {
+            i: {"words"} for i in chosen}, timeout=WAIT)
         m.start_button.click()
         qtbot.waitUntil(lambda: w.labeling.session is not None, timeout=WAIT)
         assert set(w.labeling.session.queue) == set(chosen)
     finally:
         next(gen, None)
+
+
+def test_items_added_while_a_map_job_runs_are_placed_after_it(qtbot, panel, generated):
+    lib, _, _, _, vectors = generated
+    panel.compute()  # busy: the update has to wait for it
+    add_items(lib, vectors[:3] * 0.9 + vectors[3:6] * 0.1, start=700)
+    panel.library_updated()
+    qtbot.waitUntil(lambda: not panel.map_slot.busy and panel._incoming is None
+                    and len(panel.shown.points) == 127, timeout=WAIT)
+
+
+def test_a_replaced_job_does_not_say_cancelled(qtbot, panel):
+    seen = []  # what the panel shows when the replaced job's cancellation arrives
+    panel.map_slot.cancelled.connect(lambda: seen.append(
+        (panel.map_slot.busy, panel.progress.isVisible(), panel.status.text())))
+    panel.compute()
+    panel.compute()  # the first is superseded: its cancellation is not the person's
+    qtbot.waitUntil(lambda: not panel.map_slot.busy and panel._incoming is None and bool(seen),
+                    timeout=WAIT)
+    busy = [(shown, text) for running, shown, text in seen if running]
+    assert busy and all(shown and not text.startswith("Cancelled") for shown, text in busy)
+    assert "124 items of gen" in panel.status.text()

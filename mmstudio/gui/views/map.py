@@ -8,8 +8,6 @@ with no cached map; UMAP (minutes on a large library) only when asked.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QKeySequence, QShortcut
@@ -42,9 +40,11 @@ from mmstudio.maps.build import MapState
 from mmstudio.maps.colours import MODE_NAMES, MODES, SCHEMA_MODES
 from mmstudio.maps.layout import METHOD_NAMES, METHODS, umap_missing
 
-log = logging.getLogger(__name__)
-
 HOVER_CACHE = 256
+# Results drawn over the faded rest: the best ones, about what the grid's first screens
+# show. A search returns up to 1,000, which on a small library is every item; the
+# "search score" colours show them all.
+EMPHASISED_RESULTS = 100
 RECOLOUR_DELAY_MS = 400  # labels change in bursts (bulk, undo): recolour once after
 
 
@@ -61,8 +61,11 @@ class MapPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library = None
-        self.shown: Shown | None = None
+        self.shown: Shown | None = None  # the map on the canvas
         self.coloured: Coloured | None = None
+        self._incoming: Shown | None = None  # a map waiting for its colours
+        self._keep_view = False
+        self._refresh_pending = False
         self.selection = np.zeros(0, np.int64)  # item ids chosen with the lasso
         self._results: list[int] = []
         self._scores: dict[int, float] = {}
@@ -86,6 +89,9 @@ class MapPanel(QWidget):
 
     def _build(self) -> None:
         self.space_box = QComboBox(toolTip="The embedding space whose items the map shows")
+        self.space_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.space_box.setMinimumContentsLength(10)
         self.method_box = QComboBox(toolTip="How the space is flattened to two dimensions")
         for method in METHODS:
             self.method_box.addItem(METHOD_NAMES[method], method)
@@ -98,21 +104,22 @@ class MapPanel(QWidget):
                                         toolTip="Draw around points to select them (or "
                                                 "Shift+drag in any mode)")
         self.fit_button = QToolButton(text="Fit", toolTip="See every point (Home)")
-        top = QHBoxLayout()
-        for label, widget in (("Space", self.space_box), ("Method", self.method_box)):
-            top.addWidget(QLabel(label))
-            top.addWidget(widget)
+        top = QHBoxLayout()  # two rows, so a narrow window still fits the panel
+        top.addWidget(QLabel("Space"))
+        top.addWidget(self.space_box)
+        top.addWidget(self.method_box)  # PCA / UMAP say what they are
         top.addWidget(self.compute_button)
-        top.addSpacing(12)
-        top.addWidget(QLabel("Colour"))
-        top.addWidget(self.colour_box)
-        top.addWidget(self.schema_box)
         top.addStretch(1)
-        top.addWidget(self.lasso_button)
-        top.addWidget(self.fit_button)
+        second = QHBoxLayout()
+        second.addWidget(QLabel("Colour"))
+        second.addWidget(self.colour_box)
+        second.addWidget(self.schema_box)
+        second.addStretch(1)
+        second.addWidget(self.lasso_button)
+        second.addWidget(self.fit_button)
 
         self.status = QLabel(wordWrap=True)
-        self.progress = QProgressBar(maximumWidth=220, textVisible=False)
+        self.progress = QProgressBar(maximumWidth=160, textVisible=False)
         self.cancel_button = QPushButton("Cancel")
         status = QHBoxLayout()
         status.addWidget(self.status, 1)
@@ -138,6 +145,7 @@ class MapPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
+        layout.addLayout(second)
         layout.addLayout(status)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.selection_bar)
@@ -169,7 +177,8 @@ class MapPanel(QWidget):
         self.map_slot.result.connect(self._map_ready)
         self.map_slot.failed.connect(self._map_failed)
         self.map_slot.progress.connect(self._map_progress)
-        self.map_slot.cancelled.connect(lambda: self._map_failed("cancelled"))
+        self.map_slot.cancelled.connect(self._map_cancelled)
+        self.map_slot.idle.connect(self._map_idle)
         self.colour_slot.result.connect(self._coloured)
         self.colour_slot.failed.connect(lambda m: self.message.emit(f"Map colours: {m}"))
         self.pick_slot.result.connect(self._picked)
@@ -228,9 +237,12 @@ class MapPanel(QWidget):
         """Items were added or removed: place the new ones, drop the gone (no refit)."""
         if self.library is None or not self._wanted:
             return
-        if self.shown is None or self.map_slot.busy:
-            if self.shown is None and not self.map_slot.busy:
-                self.info_slot.start(spaces_and_schemas, self.library, title="map spaces")
+        if self.map_slot.busy or self._incoming is not None:
+            self._refresh_pending = True  # once the running job is done
+            return
+        self._refresh_pending = False
+        if self.shown is None:
+            self.info_slot.start(spaces_and_schemas, self.library, title="map spaces")
             return
         self.map_slot.start(refresh_map, self.library, self.shown.state.layout,
                             title="Map: placing new items")
@@ -262,15 +274,17 @@ class MapPanel(QWidget):
         self._set_selection(np.asarray(list(item_ids), np.int64))
 
     def recolour(self) -> None:
-        if self.library is None or self.shown is None:
+        shown = self._incoming or self.shown
+        if self.library is None or shown is None:
             return
         mode = self.mode
         schema = self.schema_box.currentText() or None
         self.schema_box.setVisible(mode in SCHEMA_MODES)
         if mode in SCHEMA_MODES and schema is None:
-            self._say("Create a label schema (Labeling panel) to colour by labels.")
-            return
-        self.colour_slot.start(colour_map, self.library, self.shown, mode, schema,
+            self.message.emit("No label schema yet (create one in the Labeling panel): "
+                              "the map is coloured by modality")
+            mode = "modality"
+        self.colour_slot.start(colour_map, self.library, shown, mode, schema,
                                dict(self._scores), BACKGROUND, title="Map colours")
 
     def shutdown(self) -> None:
@@ -332,7 +346,8 @@ class MapPanel(QWidget):
         same = self.shown is not None and self.shown.state.layout.space == \
             shown.state.layout.space and self.shown.state.layout.method == \
             shown.state.layout.method and not shown.state.fitted_now
-        self._set_shown(shown, keep_view=same)
+        # the canvas keeps the map it shows until the new one has its colours
+        self._incoming, self._keep_view = shown, same
         state = shown.state
         self._say(_describe(state))
         self.recolour()
@@ -340,20 +355,34 @@ class MapPanel(QWidget):
             self.message.emit(f"Map: {state.added} placed, {state.moved} moved, "
                               f"{state.removed} removed")
 
+    def _map_cancelled(self) -> None:
+        if not self.map_slot.busy:  # not a job another one replaced
+            self._map_failed("cancelled")
+
+    def _map_idle(self) -> None:
+        if self._refresh_pending:
+            self.library_updated()
+
     def _map_failed(self, message: str) -> None:
         self._show_progress(False)
         self._say(f"The map could not be made: {message}" if message != "cancelled"
                   else "Cancelled." + (" The map shown is the last one." if self.shown else ""))
 
     def _coloured(self, coloured: Coloured) -> None:
-        if self.shown is None or len(coloured.colours) != len(self.shown.points):
-            return  # a colouring of a map that has since changed
+        if coloured.shown is self._incoming:
+            self._incoming = None
+            self._set_shown(coloured.shown, keep_view=self._keep_view)
+            if self._refresh_pending:
+                self.library_updated()
+        elif coloured.shown is not self.shown:
+            return  # the colours of a map that has since been replaced
         self.coloured = coloured
         self.canvas.set_colours(coloured.colours, coloured.faded, coloured.colouring)
 
-    def _picked(self, rows: np.ndarray) -> None:
+    def _picked(self, value) -> None:
+        points, ids, rows = value
         if self.shown is not None:
-            self._set_selection(self.shown.points.ids[rows])
+            self._set_selection(ids, rows if points is self.shown.points else None)
 
     def _hover_ready(self, value) -> None:
         item_id, image, text = value
@@ -409,6 +438,8 @@ class MapPanel(QWidget):
     def _set_shown(self, shown: Shown | None, keep_view: bool = False) -> None:
         self.shown = shown
         self.coloured = None
+        if shown is None:
+            self._incoming = None
         self.canvas.set_points(shown.points if shown else None, keep_view=keep_view)
         self.compute_button.setText("Recompute" if shown else "Compute")
         self.compute_button.setEnabled(self.library is not None and self.space is not None)
@@ -420,21 +451,23 @@ class MapPanel(QWidget):
         self._place_query()
         self._update_current()
 
-    def _set_selection(self, item_ids: np.ndarray) -> None:
+    def _set_selection(self, item_ids: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """rows: the ids' rows in the shown points, when known (a lasso's job found them)."""
         self.selection = np.asarray(item_ids, np.int64)
         n = len(self.selection)
         self.selection_bar.setVisible(n > 0)
         self.selection_label.setText(f"{n:,} selected")
-        self._update_emphasis()
+        self._update_emphasis(rows)
 
-    def _update_emphasis(self) -> None:
+    def _update_emphasis(self, selected_rows: np.ndarray | None = None) -> None:
         if self.shown is None:
             return
         points = self.shown.points
         if len(self.selection):
-            self.canvas.set_emphasis(points.rows_of(self.selection))
+            self.canvas.set_emphasis(selected_rows if selected_rows is not None
+                                     else points.rows_of(self.selection))
         elif self._results:
-            self.canvas.set_emphasis(points.rows_of(self._results))
+            self.canvas.set_emphasis(points.rows_of(self._results[:EMPHASISED_RESULTS]))
         else:
             self.canvas.set_emphasis(None)
 
@@ -473,7 +506,7 @@ class MapPanel(QWidget):
 def _describe(state: MapState) -> str:
     layout = state.layout
     text = f"{len(layout):,} items of {layout.space} · {METHOD_NAMES[layout.method]}"
-    if layout.added:
-        text += f" · fitted on {layout.fitted:,}, {layout.added:,} placed since (Recompute " \
+    if layout.placed:
+        text += f" · fitted on {layout.fitted:,}, {layout.placed:,} placed since (Recompute " \
                 "to fit them in)"
     return text

@@ -19,7 +19,7 @@ from mmstudio.maps.layout import Layout
 from mmstudio.maps.raster import argb
 
 HOVER_SIZE = 160
-FADE = 0.78  # how far points outside the emphasis fade towards the background
+FADE = 0.6  # how far points outside the emphasis fade towards the background
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Shown:
 
 @dataclass(frozen=True)
 class Coloured:
+    shown: Shown  # the map these colours are for
     colouring: Colouring
     colours: np.ndarray  # (N,) ARGB32, point order
     faded: np.ndarray
@@ -71,11 +72,14 @@ def colour_map(library, shown: Shown, mode: str, schema: str | None, scores,
     rgb[shown.rows] = colouring.rgb  # layout order -> point order
     background = np.array([background.red(), background.green(), background.blue()], np.float32)
     faded = np.rint(rgb * (1 - FADE) + background * FADE).astype(np.uint8)
-    return Coloured(colouring, argb(rgb), argb(faded))
+    return Coloured(shown, colouring, argb(rgb), argb(faded))
 
 
-def lasso_rows(points: PointSet, polygon: np.ndarray, *, progress, cancel) -> np.ndarray:
-    return np.flatnonzero(points.in_polygon(polygon))
+def lasso_rows(points: PointSet, polygon: np.ndarray, *, progress, cancel
+               ) -> tuple[PointSet, np.ndarray, np.ndarray]:
+    """(the points searched, the item ids inside the polygon, their rows there)."""
+    rows = np.flatnonzero(points.in_polygon(polygon))
+    return points, points.ids[rows], rows
 
 
 def spaces_and_schemas(library, *, progress, cancel) -> tuple[dict[str, int], list[str]]:

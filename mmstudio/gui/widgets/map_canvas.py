@@ -43,7 +43,7 @@ class MapCanvas(QWidget):
         super().__init__(parent)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setMinimumSize(240, 200)
+        self.setMinimumSize(200, 140)
         self.points: PointSet | None = None
         self.view = View(0.0, 0.0, 1.0, max(self.width(), 1), max(self.height(), 1))
         self.lasso_mode = False
@@ -61,6 +61,7 @@ class MapCanvas(QWidget):
         self._frame: np.ndarray | None = None  # the last rendered image (kept for QImage)
         self._dirty = True
         self._press: QPointF | None = None
+        self._last_drag: QPointF | None = None
         self._dragging = False
         self._lasso: list[QPointF] = []
         self._fit_scale = 1.0
@@ -296,7 +297,7 @@ class MapCanvas(QWidget):
                     self._lasso.append(pos)
                     self.update()
             elif self._dragging:
-                last = getattr(self, "_last_drag", self._press)
+                last = self._last_drag or self._press
                 self.pan(pos.x() - last.x(), pos.y() - last.y())
                 self._last_drag = pos
             return
@@ -316,8 +317,7 @@ class MapCanvas(QWidget):
         self._press = None
         self._dragging = False
         self._lasso = []
-        if hasattr(self, "_last_drag"):
-            del self._last_drag
+        self._last_drag = None
         self.update()
 
     def _hover(self, pos: QPointF) -> None:
