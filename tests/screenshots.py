@@ -4,7 +4,10 @@ python -m tests.screenshots OUT_DIR writes main-window.png (a text search with
 results), relevance-preview.png (a picture it found, with the relevance map over it),
 video-preview.png (a picture query whose match is a video moment, the player at that
 moment), jobs-mid-ingest.png (a folder being added), labeling-session.png (a labeling
-session under way) and fusion-panel.png (fusion classifiers trained on those labels).
+session under way), fusion-panel.png (fusion classifiers trained on those labels),
+embedding-map.png (the map tab: a space's UMAP coloured by predicted label, a search's
+best results and its query on it, a hover card) and map-million-points.png (the map canvas at 1,000,000
+points).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mmstudio.core.samples import draw, make_sample_library  # noqa: E402
@@ -127,8 +131,69 @@ def main(out: Path) -> int:
              timeout=300)
         window.fusion.select_method("early")
         shoot("fusion-panel.png", 1.0)
+
+        # the UMAP map of the starter space, coloured by the fusion model's predictions,
+        # with a search's best results and its query (the star)
+        window.resizeDocks([window.fusion_dock], [440], Qt.Orientation.Horizontal)
+        window.preview_dock.raise_()
+        window.tabs.setCurrentWidget(window.map)
+        m = window.map
+        wait(lambda: m.coloured is not None and m.space_box.count() > 0)
+        m.space_box.setCurrentIndex(m.space_box.findData("starter"))
+        m.space_box.activated.emit(m.space_box.currentIndex())
+        wait(lambda: m.shown is not None and m.shown.state.layout.space == "starter"
+             and m.coloured is not None and len(m.coloured.colours) == len(m.shown.points))
+        m.method_box.setCurrentIndex(m.method_box.findData("umap"))
+        m.compute()
+        wait(lambda: m.shown is not None and m.shown.state.layout.method == "umap"
+             and m.coloured is not None, timeout=600)
+        m.colour_box.setCurrentIndex(m.colour_box.findData("predicted"))
+        m.colour_box.activated.emit(m.colour_box.currentIndex())
+        m.coloured = None
+        wait(lambda: m.coloured is not None)
+        window.query_bar.edit.setText("rings and circles")
+        window.query_bar._submit()
+        wait(lambda: session.outcome is not None and not session.search_slot.busy
+             and session.outcome.query is not None and session.outcome.query.text is not None)
+        best = session.outcome.results[5].item_id
+        rows = m.shown.points.rows_of([best])
+        px, py = m.canvas.view.to_screen(m.shown.points.x[rows[0]], m.shown.points.y[rows[0]])
+        QTest.mouseMove(m.canvas, QPoint(int(px), int(py)))
+        wait(lambda: m.canvas._hover_card is not None)
+        shoot("embedding-map.png", 0.5)
         window.close()
+        shoot_million(out)
     return 0
+
+
+def shoot_million(out: Path) -> None:
+    """The canvas alone with the map benchmark's 1,000,000 generated points."""
+    import numpy as np
+
+    from mmstudio.gui.widgets.map_canvas import MapCanvas
+    from mmstudio.labels.schema import PALETTE
+    from mmstudio.maps.colours import Category, Colouring, rgb_of
+    from mmstudio.maps.geometry import PointSet
+    from mmstudio.maps.raster import argb
+    from tests.bench.map import layout_points
+
+    xy, category = layout_points(1_000_000)
+    points = PointSet(np.arange(len(xy)), xy)
+    palette = np.array([rgb_of(PALETTE[c]) for c in range(10)], np.uint8)
+    rgb = np.empty((len(xy), 3), np.uint8)
+    rgb[points.rows_of(np.arange(len(xy)))] = palette[category]
+    counts = np.bincount(category, minlength=10)
+    legend = Colouring("label", rgb, tuple(Category(f"class {c}", PALETTE[c], int(counts[c]))
+                                           for c in range(10)), title="1,000,000 points")
+    canvas = MapCanvas()
+    canvas.resize(1280, 800)
+    canvas.show()
+    canvas.set_points(points)
+    canvas.set_colours(argb(rgb), argb((rgb * 0.25 + 20).astype(np.uint8)), legend)
+    path = out / "map-million-points.png"
+    canvas.grab().save(str(path))
+    canvas.close()
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
