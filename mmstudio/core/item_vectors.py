@@ -17,6 +17,24 @@ from mmstudio.encoders.base import l2_normalise
 
 # Segments retrieved from the store per request.
 BATCH = 2048
+# Segments of each kind looked up to learn which kinds a space holds.
+PROBE = 16
+KINDS = ("image", "text", "audio")
+
+
+def space_kinds(library, space: str) -> tuple[str, ...]:
+    """The kinds of segment (image, text, audio) that have vectors in `space`.
+
+    A file records every space its indexing job wrote, not which of its segments went
+    where (a video's sound has no vector in an image space): a few segments of each
+    kind are looked up in the store.
+    """
+    found = []
+    for kind in KINDS:
+        sample = library.catalog.space_sample(space, kind, PROBE)
+        if sample and library.store.vectors(sample, space):
+            found.append(kind)
+    return tuple(found)
 
 
 def mean_vectors(store, space: str, pairs: Sequence[tuple[int, int]], rows: int, dim: int, *,

@@ -16,12 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmstudio.core.errors import MmstudioError
-from mmstudio.core.item_vectors import mean_vectors
+from mmstudio.core.item_vectors import mean_vectors, space_kinds
 from mmstudio.core.jobs import CancelToken, ProgressCallback, no_progress
 
 KIND_ORDER = ("image", "audio", "text")
-# Segments probed per kind to learn which spaces hold vectors for it.
-PROBE = 16
 
 
 @dataclass(frozen=True, order=True)
@@ -77,16 +75,9 @@ class Features:
 
 def available_inputs(library) -> list[Input]:
     """Every (kind, space) with vectors in this library, kinds in KIND_ORDER."""
-    by_kind: dict[str, list[int]] = defaultdict(list)
-    for _, seg, kind in library.catalog.item_segments():
-        if len(by_kind[kind]) < PROBE:
-            by_kind[kind].append(seg)
-    found = []
-    for kind in KIND_ORDER:
-        for space in sorted(library.store.spaces):
-            if by_kind.get(kind) and library.store.vectors(by_kind[kind], space):
-                found.append(Input(kind, space))
-    return found
+    kinds = {space: space_kinds(library, space) for space in sorted(library.store.spaces)}
+    return [Input(kind, space) for kind in KIND_ORDER for space in kinds
+            if kind in kinds[space]]
 
 
 def default_inputs(library) -> list[Input]:

@@ -384,9 +384,11 @@ class MainWindow(QMainWindow):
         rows = sorted(self.grid.selectionModel().selectedIndexes(), key=lambda i: i.row())
         return list(dict.fromkeys(i.data(ResultRole).item_id for i in rows))
 
+    def _result_items(self) -> list[int]:
+        return list(dict.fromkeys(r.item_id for r in self.results.results))
+
     def _pools_changed(self) -> None:
-        results = [r.item_id for r in self.results.results]
-        self.labeling.set_pools(list(dict.fromkeys(results)), self.selected_items())
+        self.labeling.set_pools(self._result_items(), self.selected_items())
 
     def _grid_menu(self, pos) -> None:
         self._items_menu(self.selected_items(), self.grid.viewport().mapToGlobal(pos))
@@ -409,8 +411,7 @@ class MainWindow(QMainWindow):
         menu.popup(where)
 
     def _label_items(self, items: list[int]) -> None:
-        results = [r.item_id for r in self.results.results]
-        self.labeling.set_pools(list(dict.fromkeys(results)), list(items))
+        self.labeling.set_pools(self._result_items(), list(items))
         self.labeling_dock.show()
         self.labeling_dock.raise_()
         self.labeling.start("selection")

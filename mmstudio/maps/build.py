@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mmstudio.core.errors import MmstudioError
-from mmstudio.core.item_vectors import mean_vectors
+from mmstudio.core.item_vectors import mean_vectors, space_kinds
 from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from mmstudio.maps.layout import METHOD_NAMES, Layout, fit
 
@@ -37,8 +37,6 @@ FORMAT = 1
 # of its first few items. UMAP maps only say so (a refit takes minutes).
 REFIT_BELOW = 3
 REFIT_GROWTH = 2.0
-# segments of each kind looked up to learn which kinds a space holds
-PROBE = 16
 _ARRAYS = ("item_ids", "xy", "mean", "basis", "anchor_xy", "anchors", "anchor_ids")
 
 
@@ -122,21 +120,6 @@ def _check(a: dict[str, np.ndarray], method: str, dim: int | None) -> None:
 # -- reading vectors ------------------------------------------------------------------
 
 
-def space_kinds(library, space: str) -> tuple[str, ...]:
-    """The kinds of segment (image, text, audio) that have vectors in `space`.
-
-    A file records every space its indexing job wrote, not which of its segments went
-    where (a video's sound has no vector in an image space): a few segments of each
-    kind are looked up in the store.
-    """
-    found = []
-    for kind in ("image", "text", "audio"):
-        sample = library.catalog.space_sample(space, kind, PROBE)
-        if sample and library.store.vectors(sample, space):
-            found.append(kind)
-    return tuple(found)
-
-
 def map_spaces(library) -> dict[str, int]:
     """{space: items with a vector in it} for the spaces of this library, largest first."""
     counts = {}
@@ -147,14 +130,17 @@ def map_spaces(library) -> dict[str, int]:
 
 
 def read_space(library, space: str, only: set[int] | None = None, *,
+               kinds: tuple[str, ...] | None = None,
                progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
                ) -> tuple[np.ndarray, np.ndarray, float]:
     """(item ids, (N, d) unit vectors, newest indexing time) of the items in `space`
-    (those in `only`, if given). Items none of whose segments has a vector are left out."""
+    (those in `only`, if given). Items none of whose segments has a vector are left out.
+    kinds: the space's kinds of segment, when the caller has looked them up already."""
     dims = library.store.spaces
     if space not in dims:
         raise MmstudioError(f"this library has no space {space!r}")
-    rows = library.catalog.space_segments(space, space_kinds(library, space))
+    kinds = space_kinds(library, space) if kinds is None else kinds
+    rows = library.catalog.space_segments(space, kinds)
     if only is not None:
         rows = [r for r in rows if r[0] in only]
     ids = np.array(sorted({r[0] for r in rows}), np.int64)
@@ -206,7 +192,8 @@ def update_map(library, layout: Layout, *, progress: ProgressCallback = no_progr
     changed. A PCA map fitted on too few items is fitted again instead (REFIT_BELOW).
     """
     started = time.perf_counter()
-    rows = library.catalog.space_segments(layout.space, space_kinds(library, layout.space))
+    kinds = space_kinds(library, layout.space)
+    rows = library.catalog.space_segments(layout.space, kinds)
     current = {r[0] for r in rows}
     if layout.method == "pca" and current and (
             layout.fitted < REFIT_BELOW or len(current) > REFIT_GROWTH * layout.fitted):
@@ -217,7 +204,7 @@ def update_map(library, layout: Layout, *, progress: ProgressCallback = no_progr
     removed = np.array(sorted(known - current), np.int64)
     ids, xy, stamp = np.zeros(0, np.int64), np.zeros((0, 2), np.float32), layout.stamp
     if new or recent:
-        ids, vectors, stamp = read_space(library, layout.space, new | recent,
+        ids, vectors, stamp = read_space(library, layout.space, new | recent, kinds=kinds,
                                          progress=progress, cancel=cancel)
         xy = layout.place(vectors)
     if not len(ids) and not len(removed):

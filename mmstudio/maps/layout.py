@@ -92,8 +92,9 @@ def knn_place(vectors: np.ndarray, anchors: np.ndarray, anchor_xy: np.ndarray) -
         return np.zeros((len(vectors), 2), np.float32)
     k = min(KNN, len(anchors))
     out = np.empty((len(vectors), 2), np.float32)
+    columns = anchors.T.astype(np.float32)  # once, not per batch (they are kept float16)
     for lo in range(0, len(vectors), PLACE_BATCH):
-        sims = vectors[lo : lo + PLACE_BATCH] @ anchors.T.astype(np.float32)
+        sims = vectors[lo : lo + PLACE_BATCH] @ columns
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else \
             np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
         near = np.take_along_axis(sims, top, axis=1)

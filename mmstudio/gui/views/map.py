@@ -241,8 +241,9 @@ class MapPanel(QWidget):
             self._refresh_pending = True  # once the running job is done
             return
         self._refresh_pending = False
-        if self.shown is None:
-            self.info_slot.start(spaces_and_schemas, self.library, title="map spaces")
+        if self.shown is None:  # no map yet: the spaces may have come (unless being read)
+            if not self.info_slot.busy:
+                self.info_slot.start(spaces_and_schemas, self.library, title="map spaces")
             return
         self.map_slot.start(refresh_map, self.library, self.shown.state.layout,
                             title="Map: placing new items")

@@ -5,6 +5,7 @@ load a hover card, resolve a clicked item."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtGui import QColor, QImage
@@ -92,7 +93,7 @@ def hover_item(library, item_id: int, *, progress, cancel) -> tuple[int, QImage 
     if not files:
         return item_id, None, "(no longer in the library)"
     path, modality = main_file(files)
-    name = path.rsplit("/", 1)[-1]
+    name = Path(path).name
     try:
         made = thumbnail(path, thumbs_dir(library.path), HOVER_SIZE)
     except (MediaError, OSError) as exc:
