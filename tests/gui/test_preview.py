@@ -214,3 +214,51 @@ def test_without_qtmultimedia_pictures_still_show_and_media_says_why(qtbot, inde
         qtbot.waitUntil(lambda: pane.current_view == "image", timeout=LOADED)
     finally:
         pane.shutdown()
+
+
+def test_the_player_is_driven_with_the_gil_released(qtbot, indexed, monkeypatch):
+    """play, pause, stop and setPosition go through QMetaObject.invokeMethod: a plain
+    call holds the GIL while the FFmpeg backend may wait for a renderer thread that needs
+    it (a deadlock seen in CI). A direct Python-level call is recorded here."""
+    lib, files = indexed
+    mm = preview_module.multimedia().classes
+    direct: list[str] = []
+
+    class RecordingPlayer(mm.QMediaPlayer):
+        def play(self):
+            direct.append("play")
+            super().play()
+
+        def pause(self):
+            direct.append("pause")
+            super().pause()
+
+        def stop(self):
+            direct.append("stop")
+            super().stop()
+
+        def setPosition(self, ms):  # noqa: N802 (Qt's name)
+            direct.append("setPosition")
+            super().setPosition(ms)
+
+    classes = dataclasses.replace(preview_module.multimedia(), classes=type(mm)(
+        **{**vars(mm), "QMediaPlayer": RecordingPlayer}))
+    monkeypatch.setattr(preview_module, "multimedia", lambda: classes)
+    pane = open_pane(qtbot, lib, 520)
+    try:
+        result = result_for(lib, files["talk"], 1)
+        pane.show_result(result)
+        player = pane.player
+        assert isinstance(player, RecordingPlayer)
+        qtbot.waitUntil(lambda: abs(player.position() - result.start * 1000) <= 250,
+                        timeout=LOADED)  # opened at the moment: setPosition, then pause
+        states = type(player).PlaybackState
+        pane.toggle_playback()
+        qtbot.waitUntil(lambda: player.playbackState() == states.PlayingState, timeout=LOADED)
+        pane.toggle_playback()
+        qtbot.waitUntil(lambda: player.playbackState() == states.PausedState, timeout=LOADED)
+        pane.set_library(None)  # stop, and the file released
+        assert player.playbackState() == states.StoppedState and player.source().isEmpty()
+    finally:
+        pane.shutdown()
+    assert direct == []

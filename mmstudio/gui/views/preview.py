@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import Q_ARG, QMetaObject, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
@@ -137,6 +137,20 @@ def _methods(result, library) -> list[str]:
     except Exception:  # the relevance map is a bonus: the preview shows without it
         log.warning("no relevance methods for %s", result.path, exc_info=True)
         return []
+
+
+def _control(player: QObject, slot: str, position_ms: int | None = None) -> None:
+    """Call QMediaPlayer's `slot` (play, pause, stop, setPosition) with the GIL released.
+
+    A plain `player.stop()` holds the GIL while Qt's FFmpeg backend tears down its
+    renderers, which can mean waiting for a lock held by a renderer thread that is
+    itself waiting for the GIL (to ask our Python-made QAudioOutput whether Python
+    overrides disconnectNotify): a deadlock, seen in CI. QMetaObject.invokeMethod runs
+    the same slot at once, on this thread, with the GIL released.
+    """
+    args = () if position_ms is None else (Q_ARG("qint64", position_ms),)
+    if not QMetaObject.invokeMethod(player, slot, Qt.ConnectionType.DirectConnection, *args):
+        raise RuntimeError(f"QMediaPlayer has no slot {slot}")
 
 
 def _to_qimage(picture) -> QImage:
@@ -278,11 +292,11 @@ class PreviewPane(QWidget):
             return
         states = type(player).PlaybackState
         if player.playbackState() == states.PlayingState:
-            player.pause()
+            _control(player, "pause")
             return
         if player.mediaStatus() == type(player).MediaStatus.EndOfMedia:
-            player.setPosition(self._moment_ms())
-        player.play()
+            _control(player, "setPosition", self._moment_ms())
+        _control(player, "play")
 
     def shutdown(self) -> None:
         """Cancel the load and the explanation, and stop playback (the window is closing)."""
@@ -522,8 +536,8 @@ class PreviewPane(QWidget):
     def _stop_media(self) -> None:
         self._pending_seek = None
         if self._player is not None and not self._player.source().isEmpty():
-            self._player.stop()
-            self._player.setSource(QUrl())  # releases the file
+            _control(self._player, "stop")
+            self._player.setSource(QUrl())  # releases the file (PySide releases the GIL)
 
     # -- player --------------------------------------------------------------------------
 
@@ -531,8 +545,8 @@ class PreviewPane(QWidget):
         statuses = type(self._player).MediaStatus
         if status == statuses.LoadedMedia and self._pending_seek is not None:
             position, self._pending_seek = self._pending_seek, None
-            self._player.setPosition(position)
-            self._player.pause()
+            _control(self._player, "setPosition", position)
+            _control(self._player, "pause")
         elif status == statuses.InvalidMedia and self._view in ("video", "audio"):
             self._show_error(f"cannot play it: {self._player.errorString() or 'unsupported media'}")
 
@@ -566,9 +580,9 @@ class PreviewPane(QWidget):
         if self._pending_seek is not None:
             self._pending_seek = int(seconds * 1000)  # still loading: go there once loaded
         else:
-            self._player.setPosition(int(seconds * 1000))
+            _control(self._player, "setPosition", int(seconds * 1000))
             if pause:
-                self._player.pause()
+                _control(self._player, "pause")
 
     def _on_video_size(self, size) -> None:
         if not size.isEmpty():
