@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmstudio.core.errors import MmstudioError
+from mmstudio.core.errors import Cancelled, MmstudioError
+from mmstudio.core.jobs import CancelToken
 from mmstudio.core.library import Library
 from mmstudio.labels import Schema, Suggestion
-from mmstudio.maps import build, colours
+from mmstudio.maps import build, colours, umap_worker
 from mmstudio.maps.layout import fit, umap_missing
 from tests.map_factory import SPACE, add_items, clusters
 
@@ -288,3 +289,26 @@ def test_placed_counts_survive_removals(library):
     state = build.open_map(library, SPACE, "pca")
     assert (state.added, state.removed, len(state.layout)) == (3, 5, 28)
     assert state.layout.placed == 3 and state.layout.fitted == 30
+
+
+@pytest.mark.skipif(umap_missing() is not None, reason="umap-learn is not installed")
+def test_umap_fits_in_a_process_that_reports_epochs_errors_and_stops_on_cancel(library):
+    # the worker's errors are the job's, and the worker stays for the next fit
+    with pytest.raises(MmstudioError, match="UMAP failed: .*n_neighbors"):
+        umap_worker.fit_umap(np.eye(8, dtype=np.float32), {"n_neighbors": 0})
+    vectors, _ = clusters(100, seed=2)
+    add_items(library, vectors)
+    seen, fitting = [], []
+    token = CancelToken()
+
+    def progress(p):
+        seen.append(p)
+        if p.total and "epoch" in p.message:  # the fit is under way in the worker
+            fitting.append(umap_worker._worker.proc)
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        build.compute_map(library, SPACE, "umap", progress=progress, cancel=token)
+    assert fitting and fitting[0].poll() is not None  # the fitting process was stopped
+    assert umap_worker._worker is None  # the next fit starts a new one
+    assert build.open_map(library, SPACE, "umap") is None  # nothing was cached

@@ -16,7 +16,6 @@ import re
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,10 +160,6 @@ def read_space(library, space: str, only: set[int] | None = None, *,
 # -- jobs --------------------------------------------------------------------------
 
 
-def _say(progress: ProgressCallback) -> Callable[[str], None]:
-    return lambda message: progress(Progress(0, 0, message))
-
-
 def compute_map(library, space: str, method: str = "pca", *, seed: int | None = 0,
                 progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
                 ) -> MapState:
@@ -174,9 +169,10 @@ def compute_map(library, space: str, method: str = "pca", *, seed: int | None = 
     if cancel is not None:
         cancel.raise_if_cancelled()
     progress(Progress(0, 0, f"fitting {METHOD_NAMES.get(method, method)} on {len(ids):,} items"))
-    layout = fit(space, ids, vectors, method, seed=seed, stamp=stamp, say=_say(progress))
+    layout = fit(space, ids, vectors, method, seed=seed, stamp=stamp, progress=progress,
+                 cancel=cancel)
     if cancel is not None:
-        cancel.raise_if_cancelled()  # a fit cannot stop half-way; its result is dropped
+        cancel.raise_if_cancelled()
     save(layout, library.path)
     return MapState(layout, added=len(ids), seconds=time.perf_counter() - started,
                     fitted_now=True)

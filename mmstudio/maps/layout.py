@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mmstudio.core.errors import MmstudioError
+from mmstudio.core.jobs import CancelToken, Progress, ProgressCallback, no_progress
 
 METHODS = ("pca", "umap")
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP"}
@@ -105,11 +106,13 @@ def knn_place(vectors: np.ndarray, anchors: np.ndarray, anchor_xy: np.ndarray) -
 
 
 def fit(space: str, item_ids: np.ndarray, vectors: np.ndarray, method: str = "pca", *,
-        seed: int | None = 0, stamp: float = 0.0, say=lambda message: None) -> Layout:
+        seed: int | None = 0, stamp: float = 0.0, progress: ProgressCallback = no_progress,
+        cancel: CancelToken | None = None) -> Layout:
     """Fit a layout on these items' unit vectors (N, d).
 
     seed: UMAP's random state (None lets UMAP run its threads in parallel, at the price
-    of a layout that differs from run to run).
+    of a layout that differs from run to run). A UMAP fit runs in a child process
+    (`umap_worker`) and stops soon after `cancel` is set.
     """
     if method not in METHODS:
         raise MmstudioError(f"unknown map method {method!r}; use {' or '.join(METHODS)}")
@@ -125,7 +128,7 @@ def fit(space: str, item_ids: np.ndarray, vectors: np.ndarray, method: str = "pc
         xy = ((vectors - mean) @ basis.T).astype(np.float32)
         anchor_xy, anchors, anchor_ids = empty_anchors
     else:
-        xy, anchor_xy, anchors, anchor_ids = _umap(item_ids, vectors, seed, say)
+        xy, anchor_xy, anchors, anchor_ids = _umap(item_ids, vectors, seed, progress, cancel)
         mean, basis = np.zeros(d, np.float32), np.zeros((0, d), np.float32)
     return Layout(space=space, method=method, item_ids=item_ids, xy=xy, mean=mean,
                   basis=basis, anchor_xy=anchor_xy, anchors=anchors, anchor_ids=anchor_ids,
@@ -149,27 +152,27 @@ def _pca(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pca.mean_.astype(np.float32), basis
 
 
-def _umap(item_ids, vectors, seed, say):
+def _umap(item_ids, vectors, seed, progress, cancel):
     if (missing := umap_missing()) is not None:
         raise MmstudioError(missing)
     n = len(vectors)
     if n < 5:
         raise MmstudioError(f"UMAP needs at least 5 items; this space has {n}. Use PCA.")
-    import umap  # optional extra: numba compiles on first use
+    from mmstudio.maps.umap_worker import fit_umap
 
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, UMAP_FIT_MAX, replace=False)) if n > UMAP_FIT_MAX \
         else np.arange(n)
-    say(f"fitting UMAP on {len(sample):,} items")
-    reducer = umap.UMAP(n_neighbors=min(15, len(sample) - 1), min_dist=0.1, metric="cosine",
-                        random_state=seed, n_jobs=1 if seed is not None else -1,
-                        init="spectral" if len(sample) > 16 else "random")
-    fitted_xy = reducer.fit_transform(vectors[sample]).astype(np.float32)
+    progress(Progress(0, 0, f"fitting UMAP on {len(sample):,} items"))
+    params = {"n_neighbors": min(15, len(sample) - 1), "min_dist": 0.1, "metric": "cosine",
+              "random_state": seed, "n_jobs": 1 if seed is not None else -1,
+              "init": "spectral" if len(sample) > 16 else "random"}
+    fitted_xy = fit_umap(vectors[sample], params, progress=progress, cancel=cancel)
     xy = np.zeros((n, 2), np.float32)
     xy[sample] = fitted_xy
     if len(sample) < n:
         rest = np.setdiff1d(np.arange(n), sample)
-        say(f"placing the other {len(rest):,} items")
+        progress(Progress(0, 0, f"placing the other {len(rest):,} items"))
         xy[rest] = knn_place(vectors[rest], vectors[sample], fitted_xy)
     keep = np.sort(rng.choice(len(sample), ANCHORS, replace=False)) if len(sample) > ANCHORS \
         else np.arange(len(sample))
