@@ -312,3 +312,22 @@ def test_umap_fits_in_a_process_that_reports_epochs_errors_and_stops_on_cancel(l
     assert fitting and fitting[0].poll() is not None  # the fitting process was stopped
     assert umap_worker._worker is None  # the next fit starts a new one
     assert build.open_map(library, SPACE, "umap") is None  # nothing was cached
+
+
+def test_an_item_that_loses_a_file_moves_to_the_mean_of_what_is_left(library):
+    vectors, _ = clusters(10)
+    add_items(library, vectors[:10])
+    add_items(library, vectors[10:11], start=0, modality="text")  # item-000000: two files
+    before = build.compute_map(library, SPACE, "pca").layout
+    item = library.catalog.item_of_path("/gen/item-000000.png")
+    text_file = library.catalog.query("SELECT id FROM files WHERE path = ?",
+                                      ("/gen/item-000000.txt",))[0][0]
+    library.catalog.remove_files([text_file])
+    state = build.open_map(library, SPACE, "pca")
+    assert (state.added, state.moved, state.removed) == (0, 1, 0)
+    row = int(np.flatnonzero(state.layout.item_ids == item)[0])
+    np.testing.assert_allclose(state.layout.xy[row], before.place(vectors[:1])[0], atol=1e-5)
+    others = state.layout.item_ids != item
+    np.testing.assert_array_equal(
+        state.layout.xy[others], before.xy[np.isin(before.item_ids, state.layout.item_ids[others])])
+    assert build.open_map(library, SPACE, "pca").moved == 0  # and it stays put

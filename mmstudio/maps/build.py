@@ -16,6 +16,7 @@ import re
 import tempfile
 import time
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +30,15 @@ from mmstudio.maps.layout import METHOD_NAMES, Layout, fit
 log = logging.getLogger(__name__)
 
 CACHE_DIR = "maps"
-FORMAT = 1
+FORMAT = 2  # 2: segments per item
 # A PCA map fitted on fewer items than this, or on less than half of the items now in
 # its space, is fitted again when it is opened (PCA is cheap): a map made while the
 # first folder was still being added would otherwise squeeze everything onto the axes
 # of its first few items. UMAP maps only say so (a refit takes minutes).
 REFIT_BELOW = 3
 REFIT_GROWTH = 2.0
-_ARRAYS = ("item_ids", "xy", "mean", "basis", "anchor_xy", "anchors", "anchor_ids")
+_ARRAYS = ("item_ids", "xy", "mean", "basis", "anchor_xy", "anchors", "anchor_ids",
+           "segments")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class MapState:
 
     layout: Layout
     added: int = 0  # items placed that were not on the map
-    moved: int = 0  # items placed again because their files were indexed again
+    moved: int = 0  # items placed again: a file of theirs was indexed again, or left
     removed: int = 0  # items gone from the library (or from the space)
     seconds: float = 0.0
     fitted_now: bool = False
@@ -106,7 +108,7 @@ def _check(a: dict[str, np.ndarray], method: str, dim: int | None) -> None:
     n, d = len(a["item_ids"]), a["mean"].shape[0] if a["mean"].ndim == 1 else -1
     k = len(a["anchor_ids"])
     shapes = {"xy": (n, 2), "basis": (2 if method == "pca" else 0, d), "anchor_xy": (k, 2),
-              "anchors": (k, d)}
+              "anchors": (k, d), "segments": (n,)}
     for name, shape in shapes.items():
         if a[name].shape != shape:
             raise ValueError(f"{name} is {a[name].shape}, not {shape}")
@@ -131,10 +133,11 @@ def map_spaces(library) -> dict[str, int]:
 def read_space(library, space: str, only: set[int] | None = None, *,
                kinds: tuple[str, ...] | None = None,
                progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
-               ) -> tuple[np.ndarray, np.ndarray, float]:
-    """(item ids, (N, d) unit vectors, newest indexing time) of the items in `space`
-    (those in `only`, if given). Items none of whose segments has a vector are left out.
-    kinds: the space's kinds of segment, when the caller has looked them up already."""
+               ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """(item ids, (N, d) unit vectors, newest indexing time, segments per item) of the
+    items in `space` (those in `only`, if given). Items none of whose segments has a
+    vector are left out. kinds: the space's kinds of segment, when the caller has looked
+    them up already."""
     dims = library.store.spaces
     if space not in dims:
         raise MmstudioError(f"this library has no space {space!r}")
@@ -142,7 +145,9 @@ def read_space(library, space: str, only: set[int] | None = None, *,
     rows = library.catalog.space_segments(space, kinds)
     if only is not None:
         rows = [r for r in rows if r[0] in only]
-    ids = np.array(sorted({r[0] for r in rows}), np.int64)
+    per_item = Counter(r[0] for r in rows)
+    ids = np.array(sorted(per_item), np.int64)
+    counts = np.array([per_item[i] for i in ids.tolist()], np.int32)
     where = {int(i): k for k, i in enumerate(ids)}
     pairs = [(where[item], seg) for item, seg, _ in rows]
     stamp = max((r[2] for r in rows), default=0.0)
@@ -154,7 +159,7 @@ def read_space(library, space: str, only: set[int] | None = None, *,
         log.warning("%d items of %s have vectors that are not finite; left off the map",
                     bad, space)
     present &= finite
-    return ids[present], vectors[present], stamp
+    return ids[present], vectors[present], stamp, counts[present]
 
 
 # -- jobs --------------------------------------------------------------------------
@@ -165,12 +170,13 @@ def compute_map(library, space: str, method: str = "pca", *, seed: int | None = 
                 ) -> MapState:
     """Fit a fresh layout of `space` and cache it (a job)."""
     started = time.perf_counter()
-    ids, vectors, stamp = read_space(library, space, progress=progress, cancel=cancel)
+    ids, vectors, stamp, segments = read_space(library, space, progress=progress,
+                                               cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()
     progress(Progress(0, 0, f"fitting {METHOD_NAMES.get(method, method)} on {len(ids):,} items"))
-    layout = fit(space, ids, vectors, method, seed=seed, stamp=stamp, progress=progress,
-                 cancel=cancel)
+    layout = fit(space, ids, vectors, method, seed=seed, stamp=stamp, segments=segments,
+                 progress=progress, cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()
     save(layout, library.path)
@@ -184,31 +190,37 @@ def update_map(library, layout: Layout, *, progress: ProgressCallback = no_progr
 
     Items new to the map are placed; items whose files were indexed after the newest
     indexing the layout read (its stamp: the catalog's indexed_at, a precise clock on
-    every platform Python supports) are placed again. Nothing is written when nothing
-    changed. A PCA map fitted on too few items is fitted again instead (REFIT_BELOW).
+    every platform Python supports), or that lost a file (their point averages another
+    number of segments), are placed again. Nothing is written when nothing changed.
+    A PCA map fitted on too few items is fitted again instead (REFIT_BELOW).
     """
     started = time.perf_counter()
     kinds = space_kinds(library, layout.space)
     rows = library.catalog.space_segments(layout.space, kinds)
-    current = {r[0] for r in rows}
+    per_item = Counter(r[0] for r in rows)
+    current = set(per_item)
     if layout.method == "pca" and current and (
             layout.fitted < REFIT_BELOW or len(current) > REFIT_GROWTH * layout.fitted):
         return compute_map(library, layout.space, "pca", progress=progress, cancel=cancel)
     known = set(layout.item_ids.tolist())
     new = current - known
-    recent = {r[0] for r in rows if r[2] > layout.stamp} & known
+    regrouped = {i for i, n in zip(layout.item_ids.tolist(), layout.segments.tolist(),
+                                   strict=True) if i in current and per_item[i] != n}
+    recent = ({r[0] for r in rows if r[2] > layout.stamp} & known) | regrouped
     removed = np.array(sorted(known - current), np.int64)
     ids, xy, stamp = np.zeros(0, np.int64), np.zeros((0, 2), np.float32), layout.stamp
+    segments = np.zeros(0, np.int32)
     if new or recent:
-        ids, vectors, stamp = read_space(library, layout.space, new | recent, kinds=kinds,
-                                         progress=progress, cancel=cancel)
+        ids, vectors, stamp, segments = read_space(library, layout.space, new | recent,
+                                                   kinds=kinds, progress=progress,
+                                                   cancel=cancel)
         xy = layout.place(vectors)
     if not len(ids) and not len(removed):
         return MapState(layout, seconds=time.perf_counter() - started)
     if cancel is not None:
         cancel.raise_if_cancelled()  # a superseded update must not overwrite a newer map
     placed = set(ids.tolist())
-    updated = layout.merged(ids, xy, removed, stamp)
+    updated = layout.merged(ids, xy, segments, removed, stamp)
     save(updated, library.path)
     return MapState(updated, added=len(placed & new), moved=len(placed & recent),
                     removed=len(removed), seconds=time.perf_counter() - started)

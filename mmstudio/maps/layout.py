@@ -52,6 +52,7 @@ class Layout:
     anchor_xy: np.ndarray  # (A, 2) float32: where the anchors lie (UMAP)
     anchors: np.ndarray  # (A, d) float16: their unit vectors (UMAP)
     anchor_ids: np.ndarray  # (A,) int64: their items, so a removed item stops placing others
+    segments: np.ndarray  # (N,) int32: segments each point averages (fewer: a file left)
     fitted: int  # items the layout was fitted on
     placed: int  # items placed on it since (new ones; not those placed again)
     stamp: float  # the newest indexing time among the items read (catalog's indexed_at)
@@ -71,9 +72,10 @@ class Layout:
             return ((vectors - self.mean) @ self.basis.T).astype(np.float32)
         return knn_place(vectors, self.anchors, self.anchor_xy)
 
-    def merged(self, item_ids: np.ndarray, xy: np.ndarray, removed: np.ndarray,
-               stamp: float) -> Layout:
-        """This layout with items placed (new, or moved after re-indexing) and some gone."""
+    def merged(self, item_ids: np.ndarray, xy: np.ndarray, segments: np.ndarray,
+               removed: np.ndarray, stamp: float) -> Layout:
+        """This layout with items placed (new, or moved after their files changed) and
+        some gone; `segments`: how many segments each placed item's point averages."""
         item_ids = np.asarray(item_ids, np.int64)
         new = int((~np.isin(item_ids, self.item_ids)).sum())
         drop = np.isin(self.item_ids, np.concatenate([np.asarray(removed, np.int64), item_ids]))
@@ -84,6 +86,7 @@ class Layout:
             xy=np.concatenate([self.xy[~drop], np.asarray(xy, np.float32).reshape(-1, 2)]),
             anchors=self.anchors[keep_anchor], anchor_xy=self.anchor_xy[keep_anchor],
             anchor_ids=self.anchor_ids[keep_anchor],
+            segments=np.concatenate([self.segments[~drop], np.asarray(segments, np.int32)]),
             placed=self.placed + new, stamp=max(self.stamp, stamp))
 
 
@@ -106,9 +109,11 @@ def knn_place(vectors: np.ndarray, anchors: np.ndarray, anchor_xy: np.ndarray) -
 
 
 def fit(space: str, item_ids: np.ndarray, vectors: np.ndarray, method: str = "pca", *,
-        seed: int | None = 0, stamp: float = 0.0, progress: ProgressCallback = no_progress,
-        cancel: CancelToken | None = None) -> Layout:
-    """Fit a layout on these items' unit vectors (N, d).
+        seed: int | None = 0, stamp: float = 0.0, segments: np.ndarray | None = None,
+        progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
+        ) -> Layout:
+    """Fit a layout on these items' unit vectors (N, d); `segments`: how many segments
+    each item's vector averages (one each when not given).
 
     seed: UMAP's random state (None lets UMAP run its threads in parallel, at the price
     of a layout that differs from run to run). A UMAP fit runs in a child process
@@ -132,7 +137,8 @@ def fit(space: str, item_ids: np.ndarray, vectors: np.ndarray, method: str = "pc
         mean, basis = np.zeros(d, np.float32), np.zeros((0, d), np.float32)
     return Layout(space=space, method=method, item_ids=item_ids, xy=xy, mean=mean,
                   basis=basis, anchor_xy=anchor_xy, anchors=anchors, anchor_ids=anchor_ids,
-                  fitted=n, placed=0, stamp=stamp, created=time.time())
+                  segments=np.ones(n, np.int32) if segments is None
+                  else np.asarray(segments, np.int32), fitted=n, placed=0, stamp=stamp, created=time.time())
 
 
 def _pca(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
