@@ -200,9 +200,10 @@ def test_search_results_are_highlighted_and_the_query_is_a_point(qtbot, panel, g
     panel.set_outcome(SearchOutcome(SearchQuery(text="x"), results, {SPACE: query}, 0.0))
     assert sorted(panel.canvas._emphasis.tolist()) == sorted(
         panel.shown.points.rows_of(ids[[3, 50, 90]]).tolist())
-    # the query is item 50's own vector: the star lands on item 50's point
+    # the query is item 50's own vector: the star lands on item 50's point (placed by a job)
     layout = panel.shown.state.layout
     expected = layout.xy[int(np.flatnonzero(layout.item_ids == ids[50])[0])]
+    qtbot.waitUntil(lambda: panel.canvas._query is not None, timeout=WAIT)
     assert panel.canvas._query == pytest.approx((float(expected[0]), float(expected[1])),
                                                 abs=1e-5)
     # a query searched in other spaces only has no place on this map

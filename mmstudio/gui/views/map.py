@@ -29,6 +29,7 @@ from mmstudio.gui.views.map_jobs import (
     hover_item,
     lasso_rows,
     load_map,
+    place_query,
     recompute_map,
     refresh_map,
     resolve_item,
@@ -79,6 +80,7 @@ class MapPanel(QWidget):
         self.hover_slot = TaskSlot(self)
         self.info_slot = TaskSlot(self)
         self.resolve_slot = TaskSlot(self)
+        self.query_slot = TaskSlot(self)
         self._recolour_timer = QTimer(self, singleShot=True, interval=RECOLOUR_DELAY_MS)
         self._recolour_timer.timeout.connect(self.recolour)
         self._build()
@@ -185,6 +187,7 @@ class MapPanel(QWidget):
         self.hover_slot.result.connect(self._hover_ready)
         self.info_slot.result.connect(self._info)
         self.resolve_slot.result.connect(self._resolved)
+        self.query_slot.result.connect(self.canvas.set_query)
         QShortcut(QKeySequence("L"), self.canvas, self.lasso_button.toggle).setContext(
             Qt.ShortcutContext.WidgetShortcut)  # PySide6 ignores `context=` next to a slot
 
@@ -204,7 +207,7 @@ class MapPanel(QWidget):
 
     def set_library(self, library) -> None:
         for slot in (self.map_slot, self.colour_slot, self.pick_slot, self.hover_slot,
-                     self.info_slot, self.resolve_slot):
+                     self.info_slot, self.resolve_slot, self.query_slot):
             slot.shutdown()
         self.library = library
         self._results, self._scores, self._query_vectors = [], {}, {}
@@ -485,10 +488,10 @@ class MapPanel(QWidget):
         layout = self.shown.state.layout
         vector = self._query_vectors.get(layout.space)
         if vector is None or len(vector) != layout.dim:
+            self.query_slot.cancel()
             self.canvas.set_query(None)
             return
-        x, y = layout.place(vector[None])[0]  # one vector: a (2, d) product or a 10k-row one
-        self.canvas.set_query((float(x), float(y)))
+        self.query_slot.start(place_query, layout, vector, title="map query")
 
     def _update_methods(self) -> None:
         missing = umap_missing()

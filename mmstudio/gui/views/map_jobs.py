@@ -83,6 +83,12 @@ def lasso_rows(points: PointSet, polygon: np.ndarray, *, progress, cancel
     return points, points.ids[rows], rows
 
 
+def place_query(layout: Layout, vector: np.ndarray, *, progress, cancel) -> tuple[float, float]:
+    """Where the query's vector lands on the layout (on a UMAP map: among 10,000 anchors)."""
+    x, y = layout.place(vector[None])[0]
+    return float(x), float(y)
+
+
 def spaces_and_schemas(library, *, progress, cancel) -> tuple[dict[str, int], list[str]]:
     return map_spaces(library), [s.name for s in library.labels.schemas()]
 
