@@ -311,3 +311,14 @@ def test_a_replaced_job_does_not_say_cancelled(qtbot, panel):
     busy = [(shown, text) for running, shown, text in seen if running]
     assert busy and all(shown and not text.startswith("Cancelled") for shown, text in busy)
     assert "124 items of gen" in panel.status.text()
+
+
+def test_emphasised_points_stand_out_within_a_pixel_budget():
+    from mmstudio.gui.widgets.map_canvas import emphasis_radius
+    from mmstudio.maps.raster import _disc_offsets
+
+    assert emphasis_radius(1) >= 2 and emphasis_radius(1_000) >= 2  # bigger than the map's
+    for shown in (1, 1_000, 20_000, 50_000, 50_001, 110_000, 110_001, 300_000, 1_000_000):
+        radius = emphasis_radius(shown)
+        pixels = shown * len(_disc_offsets(radius, 800)) if radius else shown
+        assert pixels <= max(1_100_000, shown), (shown, radius, pixels)

@@ -32,6 +32,15 @@ LASSO_MIN_PX = 3  # lasso vertices closer than this to the last one are skipped
 FRAMES_KEPT = 120
 
 
+def emphasis_radius(shown: int) -> int:
+    """Disc radius of emphasised points (search results, a selection) over the faded
+    rest: a size bigger than the map's own, while the discs' pixels stay near a million
+    (a disc of radius 2 is 21 pixels, of 1 is 9); a larger set stands out by colour."""
+    if shown <= 50_000:
+        return max(auto_radius(shown), 2)
+    return 1 if shown <= 110_000 else 0
+
+
 class MapCanvas(QWidget):
     clicked = Signal(int)  # item id of the point clicked
     hovered = Signal(object)  # item id under the cursor, or None
@@ -143,7 +152,7 @@ class MapCanvas(QWidget):
             frame = render(points, self._faded, view)
             shown = len(self._emphasis)
             render(points, self._colours, view, rows=self._emphasis, out=frame,
-                   radius=max(auto_radius(shown), 2) if shown < 200_000 else 1)
+                   radius=emphasis_radius(shown))
         self._frame = frame
         self._dirty = False
 
