@@ -3,42 +3,15 @@ grid, and items shown in the grid without a search."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from PySide6.QtCore import QItemSelectionModel
 
-import pytest
-from PySide6.QtCore import QItemSelectionModel, QSettings
-
-from mmstudio.core.ingest import index
-from mmstudio.core.library import Library
-from mmstudio.gui.main_window import MainWindow
-from mmstudio.labels import Schema
-from tests.fakes import FakeEncoder
 from tests.gui.test_main_window import names_in_grid, wait_idle
-from tests.media_factory import good_collection
 
 WAIT = 30_000
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    files = good_collection(tmp_path / "media")
-    with Library(tmp_path / "lib") as lib:
-        index(lib, [tmp_path / "media"], encoders=[FakeEncoder()])
-        lib.labels.save_schema(Schema.of("kind", ["picture", "words", "sound"]))
-        ids = {Path(p).stem: i for i, fs in lib.catalog.item_files().items() for p, _ in fs}
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(tmp_path / "lib", settings=settings)
-    w.labeling.zero_shot = False  # no model loads in this test
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.session.library is not None, timeout=WAIT)
-    qtbot.waitUntil(lambda: w.labeling.schema is not None, timeout=WAIT)
-    yield w, ids, files
-    w.close()
-
-
-def test_items_shown_without_a_query_then_bulk_labeled_from_the_grid(qtbot, window):
-    w, ids, files = window
+def test_items_shown_without_a_query_then_bulk_labeled_from_the_grid(qtbot, labels_window):
+    w, ids, files = labels_window
     wanted = [ids["stripes"], ids["checker"], ids["circles"]]
     w.session.show_items(wanted, "three pictures")
     qtbot.waitUntil(lambda: len(names_in_grid(w)) == 3, timeout=WAIT)
@@ -63,8 +36,8 @@ def test_items_shown_without_a_query_then_bulk_labeled_from_the_grid(qtbot, wind
     wait_idle(qtbot, w)
 
 
-def test_start_labeling_the_selection(qtbot, window):
-    w, ids, files = window
+def test_start_labeling_the_selection(qtbot, labels_window):
+    w, ids, files = labels_window
     w.session.show_items([ids["tone"], ids["noise"], ids["cats"]], "some")
     qtbot.waitUntil(lambda: len(names_in_grid(w)) == 3, timeout=WAIT)
     w.grid.selectAll()
@@ -77,11 +50,11 @@ def test_start_labeling_the_selection(qtbot, window):
     assert w.labeling_dock.isVisible()
 
 
-def test_labeling_keys_stay_in_the_labeling_panel(window):
+def test_labeling_keys_stay_in_the_labeling_panel(labels_window):
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QShortcut
 
-    w, _, _ = window
+    w, _, _ = labels_window
     keys = [s for s in w.labeling.findChildren(QShortcut)]
     assert keys and all(s.context() == Qt.ShortcutContext.WidgetWithChildrenShortcut
                         for s in keys)

@@ -252,43 +252,38 @@ def test_umap_without_its_package_is_explained(qtbot, generated, monkeypatch):
     p.shutdown()
 
 
-def test_map_tab_in_the_window_previews_shows_and_labels(qtbot, tmp_path):
-    from tests.gui.test_labels_window import window as window_fixture
+def test_map_tab_in_the_window_previews_shows_and_labels(qtbot, labels_window):
     from tests.gui.test_main_window import names_in_grid
 
-    gen = window_fixture.__wrapped__(qtbot, tmp_path)
-    w, ids, _ = next(gen)
-    try:
-        w.tabs.setCurrentIndex(1)
-        m = w.map
-        qtbot.waitUntil(lambda: m.coloured is not None, timeout=WAIT)
-        assert m.space == "fake-visual"  # the space with the most items comes first
-        item = ids["stripes"]
-        w.session.select(None)
-        QTest.mouseClick(m.canvas, Qt.MouseButton.LeftButton,
-                         pos=screen_of(m, item))
-        qtbot.waitUntil(lambda: w.session.selected is not None, timeout=WAIT)
-        clicked = w.session.selected.item_id
-        assert w.preview.result is not None and w.preview.result.item_id == clicked
-        chosen = [ids["stripes"], ids["checker"], ids["cats"]]
-        m.select_items(chosen)
-        m.show_button.click()
-        qtbot.waitUntil(lambda: len(names_in_grid(w)) == 3, timeout=WAIT)
-        assert w.tabs.currentIndex() == 0
-        assert sorted(r.item_id for r in w.results.results) == sorted(chosen)
-        w.tabs.setCurrentIndex(1)
-        m.label_button.click()  # the grid's label menu, for the lasso's items
-        words = next(a for a in w.grid_menu.actions()[0].menu().actions()
-                     if a.text().startswith("words"))
-        words.trigger()
-        library = w.session.library
-        qtbot.waitUntil(lambda: library.labels.labels("kind") == {
-            i: {"words"} for i in chosen}, timeout=WAIT)
-        m.start_button.click()
-        qtbot.waitUntil(lambda: w.labeling.session is not None, timeout=WAIT)
-        assert set(w.labeling.session.queue) == set(chosen)
-    finally:
-        next(gen, None)
+    w, ids, _ = labels_window
+    w.tabs.setCurrentIndex(1)
+    m = w.map
+    qtbot.waitUntil(lambda: m.coloured is not None, timeout=WAIT)
+    assert m.space == "fake-visual"  # the space with the most items comes first
+    item = ids["stripes"]
+    w.session.select(None)
+    QTest.mouseClick(m.canvas, Qt.MouseButton.LeftButton,
+                     pos=screen_of(m, item))
+    qtbot.waitUntil(lambda: w.session.selected is not None, timeout=WAIT)
+    clicked = w.session.selected.item_id
+    assert w.preview.result is not None and w.preview.result.item_id == clicked
+    chosen = [ids["stripes"], ids["checker"], ids["cats"]]
+    m.select_items(chosen)
+    m.show_button.click()
+    qtbot.waitUntil(lambda: len(names_in_grid(w)) == 3, timeout=WAIT)
+    assert w.tabs.currentIndex() == 0
+    assert sorted(r.item_id for r in w.results.results) == sorted(chosen)
+    w.tabs.setCurrentIndex(1)
+    m.label_button.click()  # the grid's label menu, for the lasso's items
+    words = next(a for a in w.grid_menu.actions()[0].menu().actions()
+                 if a.text().startswith("words"))
+    words.trigger()
+    library = w.session.library
+    qtbot.waitUntil(lambda: library.labels.labels("kind") == {
+        i: {"words"} for i in chosen}, timeout=WAIT)
+    m.start_button.click()
+    qtbot.waitUntil(lambda: w.labeling.session is not None, timeout=WAIT)
+    assert set(w.labeling.session.queue) == set(chosen)
 
 
 def test_items_added_while_a_map_job_runs_are_placed_after_it(qtbot, panel, generated):
