@@ -21,6 +21,7 @@ import queue
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -55,16 +56,23 @@ def _read_array(inp: IO[bytes]) -> np.ndarray:
 
 
 class _Worker:
-    """The child process, and a thread that reads what it says."""
+    """The child process, and threads that write to it and read what it says."""
 
     def __init__(self) -> None:
+        if not sys.executable:
+            raise MmstudioError("UMAP needs a Python interpreter to run in; none was found")
+        # run from the folder that holds mmstudio: importable there, and a stray `umap`
+        # folder in the user's working directory cannot stand in for the package
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mmstudio.maps.umap_worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            [sys.executable, "-m", "mmstudio.maps.umap_worker"], cwd=_PACKAGE_ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
         self.replies: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.stderr: list[str] = []
         threading.Thread(target=self._read, name="umap-worker-out", daemon=True).start()
-        threading.Thread(target=self._read_stderr, name="umap-worker-err", daemon=True).start()
+        self._err = threading.Thread(target=self._read_stderr, name="umap-worker-err",
+                                     daemon=True)
+        self._err.start()
 
     def _read(self) -> None:
         out = self.proc.stdout
@@ -82,29 +90,47 @@ class _Worker:
         self.replies.put(("ended", None))
 
     def _read_stderr(self) -> None:
-        for line in self.proc.stderr:
-            self.stderr = (self.stderr + [line.decode(errors="replace").rstrip()])[-20:]
+        try:
+            for line in self.proc.stderr:
+                self.stderr = (self.stderr + [line.decode(errors="replace").rstrip()])[-20:]
+        except (OSError, ValueError):  # closed by kill()
+            pass
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def send(self, params: dict[str, Any], vectors: np.ndarray) -> None:
-        self.proc.stdin.write(json.dumps(params).encode() + b"\n")
-        _write_array(self.proc.stdin, vectors)
-        self.proc.stdin.flush()
+        """Write one request on a thread of its own: the child reads it only once umap
+        has loaded, and a Cancel meanwhile must not wait for that."""
+
+        def write() -> None:
+            try:
+                self.proc.stdin.write(json.dumps(params).encode() + b"\n")
+                _write_array(self.proc.stdin, vectors)
+                self.proc.stdin.flush()
+            except (OSError, ValueError) as exc:  # the child died or was killed: the
+                log.debug("UMAP worker input ended: %s", exc)  # reader reports it
+
+        threading.Thread(target=write, name="umap-worker-in", daemon=True).start()
+
+    def why_it_ended(self) -> str:
+        self.kill()
+        self._err.join(timeout=2)  # its last words, e.g. an ImportError
+        return "; ".join(self.stderr[-3:]) or f"exit code {self.proc.returncode}"
 
     def kill(self) -> None:
         if self.alive:
             self.proc.kill()
         self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        for pipe in (self.proc.stdin, self.proc.stdout):
             try:
                 pipe.close()
-            except OSError:
+            except (OSError, ValueError):
                 pass
 
 
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _lock = threading.Lock()  # one fit at a time goes to the worker
 _worker: _Worker | None = None
 
@@ -114,8 +140,9 @@ def fit_umap(vectors: np.ndarray, params: dict[str, Any], *,
              cancel: CancelToken | None = None) -> np.ndarray:
     """UMAP(**params).fit_transform(vectors) in the worker process: (N, 2) float32.
 
-    Raises Cancelled soon after `cancel` is set (the worker is killed), and
-    MmstudioError when the fit fails or the worker dies.
+    Raises Cancelled soon after `cancel` is set, and MmstudioError when the fit fails or
+    the worker dies. Whenever a fit does not end with the worker's answer (cancelled, or
+    `progress` raised), the worker is killed: a later fit must never read this one's.
     """
     global _worker
     vectors = np.ascontiguousarray(vectors, np.float32)
@@ -123,44 +150,54 @@ def fit_umap(vectors: np.ndarray, params: dict[str, Any], *,
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled")
     try:
-        if _worker is None or not _worker.alive:
+        if _worker is not None and not _worker.alive:
+            _worker.kill()  # reaped, its pipes closed
+            _worker = None
+        if _worker is None:
             _worker = _Worker()
         worker = _worker
+        answered = False
         try:
-            worker.send(params, vectors)
-        except OSError as exc:
-            worker.kill()
-            _worker = None
-            raise MmstudioError(f"the UMAP process could not start: {exc}") from exc
-        while True:
-            if cancel is not None and cancel.cancelled:
+            kind, value = _exchange(worker, params, vectors, progress, cancel)
+            answered = kind in ("result", "error")
+        finally:
+            if not answered:
                 worker.kill()
                 _worker = None
-                raise Cancelled("cancelled")
-            try:
-                kind, value = worker.replies.get(timeout=POLL_S)
-            except queue.Empty:
-                continue
-            if kind == "progress":
-                epoch, epochs = value
-                progress(Progress(epoch, epochs, f"UMAP: epoch {epoch:,} of {epochs:,}"))
-            elif kind == "result":
-                return value.astype(np.float32, copy=False)
-            elif kind == "error":
-                raise MmstudioError(f"UMAP failed: {value}")
-            else:  # the process ended without a reply
-                worker.kill()
-                _worker = None
-                detail = "; ".join(worker.stderr[-3:]) or f"exit code {worker.proc.returncode}"
-                raise MmstudioError(f"the UMAP process ended unexpectedly ({detail})")
+        if kind == "error":
+            raise MmstudioError(f"UMAP failed: {value}")
+        if kind == "ended":
+            raise MmstudioError(f"the UMAP process ended unexpectedly ({worker.why_it_ended()})")
+        return value.astype(np.float32, copy=False)
     finally:
         _lock.release()
 
 
+def _exchange(worker: _Worker, params, vectors, progress, cancel) -> tuple[str, Any]:
+    """Send one fit and wait for its answer: ("result", xy), ("error", message) or
+    ("ended", None); progress is relayed."""
+    worker.send(params, vectors)
+    while True:
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("cancelled")
+        try:
+            kind, value = worker.replies.get(timeout=POLL_S)
+        except queue.Empty:
+            continue
+        if kind != "progress":
+            return kind, value
+        epoch, epochs = value
+        progress(Progress(epoch, epochs, f"UMAP: epoch {epoch:,} of {epochs:,}"))
+
+
 @atexit.register
-def _stop() -> None:
-    if _worker is not None:
-        _worker.kill()
+def stop() -> None:
+    """End the worker process (the next fit starts a new one)."""
+    global _worker
+    with _lock:
+        if _worker is not None:
+            _worker.kill()
+            _worker = None
 
 
 # ---------------------------------------------------------------------------- the child
