@@ -91,10 +91,11 @@ def load(library_path: Path, space: str, method: str, dim: int | None = None) ->
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
+            if (meta.get("format"), meta.get("space"), meta.get("method")) != \
+                    (FORMAT, space, method):
+                raise ValueError(f"it is format {meta.get('format')} of {meta.get('space')!r} "
+                                 f"({meta.get('method')})")
             arrays = {name: np.array(data[name]) for name in _ARRAYS}
-        if (meta.get("format"), meta.get("space"), meta.get("method")) != (FORMAT, space, method):
-            raise ValueError(f"it is format {meta.get('format')} of {meta.get('space')!r} "
-                             f"({meta.get('method')})")
         _check(arrays, method, dim)
         return Layout(space=space, method=method, fitted=int(meta["fitted"]),
                       placed=int(meta.get("placed", 0)), stamp=float(meta["stamp"]),

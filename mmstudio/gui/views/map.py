@@ -484,6 +484,8 @@ class MapPanel(QWidget):
 
     def _place_query(self) -> None:
         if self.shown is None:
+            self.query_slot.cancel()
+            self.canvas.set_query(None)
             return
         layout = self.shown.state.layout
         vector = self._query_vectors.get(layout.space)
