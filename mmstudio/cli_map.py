@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from mmstudio.cli import _open, _ProgressBar
     from mmstudio.core.items import main_file
-    from mmstudio.maps.build import cache_path, compute_map, map_spaces, open_map
+    from mmstudio.maps.build import cache_path, compute_map, map_spaces, open_or_compute_map
     from mmstudio.maps.layout import METHOD_NAMES
 
     with _open(args, create=False) as library:
@@ -44,13 +44,11 @@ def run(args: argparse.Namespace) -> int:
         if space not in spaces:
             raise MmstudioError(f"no items in space {space!r}; spaces: {', '.join(spaces)}")
         with _ProgressBar(enabled=not args.json) as bar:
-            state = None if args.recompute else open_map(library, space, args.method,
-                                                         progress=bar.update)
-            if state is None:
-                state = compute_map(library, space, args.method, progress=bar.update)
+            get = compute_map if args.recompute else open_or_compute_map
+            state = get(library, space, args.method, progress=bar.update)
         layout = state.layout
         if args.csv is not None:
-            files = library.catalog.item_files(layout.item_ids.tolist())
+            files = library.catalog.item_files()  # one query; every map item is in it
             with open(args.csv, "w", newline="", encoding="utf-8") as f:
                 out = csv.writer(f)
                 out.writerow(["item_id", "path", "modality", "x", "y"])

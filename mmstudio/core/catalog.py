@@ -181,6 +181,12 @@ class NewSegment:
     char_end: int | None = None
 
 
+# Segments of indexed files that have vectors in a space (the space is the first
+# parameter; a file lists the spaces its job wrote, comma-separated).
+_IN_SPACE = ("FROM segments s JOIN files f ON f.id = s.file_id WHERE f.state = 'ok' "
+             "AND instr(',' || f.spaces || ',', ',' || ? || ',') > 0")
+
+
 class Catalog:
     """Thread-safe access to catalog.sqlite (one connection behind a lock)."""
 
@@ -421,9 +427,7 @@ class Catalog:
                        ) -> list[tuple[int, int, float]]:
         """(item id, segment id, when its file was indexed) of the segments of indexed
         files that have vectors in `space` (of these kinds of segment), by item."""
-        sql = ("SELECT f.item_id, s.id, f.indexed_at FROM segments s JOIN files f "
-               "ON f.id = s.file_id WHERE f.state = 'ok' "
-               "AND instr(',' || f.spaces || ',', ',' || ? || ',') > 0")
+        sql = "SELECT f.item_id, s.id, f.indexed_at " + _IN_SPACE
         args: list[object] = [space]
         if kinds is not None:
             sql += f" AND s.kind IN ({','.join('?' * len(kinds))})"
@@ -434,20 +438,15 @@ class Catalog:
     def space_sample(self, space: str, kind: str, limit: int) -> list[int]:
         """Up to `limit` segment ids of this kind in files that have vectors in `space`."""
         return [int(r[0]) for r in self._query(
-            "SELECT s.id FROM segments s JOIN files f ON f.id = s.file_id "
-            "WHERE f.state = 'ok' AND s.kind = ? "
-            "AND instr(',' || f.spaces || ',', ',' || ? || ',') > 0 LIMIT ?",
-            (kind, space, limit))]
+            "SELECT s.id " + _IN_SPACE + " AND s.kind = ? LIMIT ?", (space, kind, limit))]
 
     def space_item_count(self, space: str, kinds: Sequence[str]) -> int:
         """Items with segments of these kinds in files that have vectors in `space`."""
         if not kinds:
             return 0
         return int(self._query(
-            "SELECT COUNT(DISTINCT f.item_id) FROM segments s JOIN files f "
-            "ON f.id = s.file_id WHERE f.state = 'ok' "
-            "AND instr(',' || f.spaces || ',', ',' || ? || ',') > 0 "
-            f"AND s.kind IN ({','.join('?' * len(kinds))})", [space, *kinds])[0][0])
+            "SELECT COUNT(DISTINCT f.item_id) " + _IN_SPACE +
+            f" AND s.kind IN ({','.join('?' * len(kinds))})", [space, *kinds])[0][0])
 
     def item_files(self, item_ids: Sequence[int] | None = None) -> dict[int, list[tuple[str, str]]]:
         """The indexed files of items: {item id: [(path, modality), ...]} (items with one)."""

@@ -11,7 +11,7 @@ from functools import cache
 
 import numpy as np
 
-_ANCHORS: dict[str, tuple[str, ...]] = {
+ANCHORS: dict[str, tuple[str, ...]] = {
     # matplotlib's perceptually uniform maps (van der Walt & Smith), 9 samples each
     "inferno": ("#000004", "#1f0c48", "#550f6d", "#88226a", "#ba3655",
                 "#e35933", "#f98e09", "#f8c932", "#fcffa4"),
@@ -23,14 +23,14 @@ _ANCHORS: dict[str, tuple[str, ...]] = {
     "grey": ("#000000", "#ffffff"),
 }
 
-COLORMAPS: tuple[str, ...] = tuple(_ANCHORS)
+COLORMAPS: tuple[str, ...] = tuple(ANCHORS)
 
 
 @cache
 def lut(name: str) -> np.ndarray:
     """(256, 3) uint8 colour table of a map named in COLORMAPS."""
     try:
-        anchors = _ANCHORS[name]
+        anchors = ANCHORS[name]
     except KeyError:
         raise ValueError(f"unknown colour map {name!r}; use one of {', '.join(COLORMAPS)}") from None
     rgb = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in anchors], np.float64)

@@ -68,8 +68,7 @@ def save(layout: Layout, library_path: Path) -> Path:
     path = cache_path(library_path, layout.space, layout.method)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "space": layout.space, "method": layout.method,
-            "fitted": layout.fitted, "placed": layout.placed, "stamp": layout.stamp,
-            "created": layout.created}
+            "fitted": layout.fitted, "placed": layout.placed, "stamp": layout.stamp}
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -99,7 +98,7 @@ def load(library_path: Path, space: str, method: str, dim: int | None = None) ->
         _check(arrays, method, dim)
         return Layout(space=space, method=method, fitted=int(meta["fitted"]),
                       placed=int(meta.get("placed", 0)), stamp=float(meta["stamp"]),
-                      created=float(meta["created"]), **{k: v for k, v in arrays.items()})
+                      **{k: v for k, v in arrays.items()})
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("map cache %s is unreadable (%s); it will be computed again", path, exc)
         return None
@@ -133,17 +132,19 @@ def map_spaces(library) -> dict[str, int]:
 
 def read_space(library, space: str, only: set[int] | None = None, *,
                kinds: tuple[str, ...] | None = None,
+               rows: list[tuple[int, int, float]] | None = None,
                progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
                ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """(item ids, (N, d) unit vectors, newest indexing time, segments per item) of the
     items in `space` (those in `only`, if given). Items none of whose segments has a
-    vector are left out. kinds: the space's kinds of segment, when the caller has looked
-    them up already."""
+    vector are left out. kinds, rows: the space's kinds of segment and its
+    `catalog.space_segments`, when the caller has read them already."""
     dims = library.store.spaces
     if space not in dims:
         raise MmstudioError(f"this library has no space {space!r}")
-    kinds = space_kinds(library, space) if kinds is None else kinds
-    rows = library.catalog.space_segments(space, kinds)
+    if rows is None:
+        kinds = space_kinds(library, space) if kinds is None else kinds
+        rows = library.catalog.space_segments(space, kinds)
     if only is not None:
         rows = [r for r in rows if r[0] in only]
     per_item = Counter(r[0] for r in rows)
@@ -167,11 +168,13 @@ def read_space(library, space: str, only: set[int] | None = None, *,
 
 
 def compute_map(library, space: str, method: str = "pca", *, seed: int | None = 0,
+                rows: list[tuple[int, int, float]] | None = None,
                 progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
                 ) -> MapState:
-    """Fit a fresh layout of `space` and cache it (a job)."""
+    """Fit a fresh layout of `space` and cache it (a job). rows: the space's
+    `catalog.space_segments`, when the caller has read them already."""
     started = time.perf_counter()
-    ids, vectors, stamp, segments = read_space(library, space, progress=progress,
+    ids, vectors, stamp, segments = read_space(library, space, rows=rows, progress=progress,
                                                cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()
@@ -202,7 +205,8 @@ def update_map(library, layout: Layout, *, progress: ProgressCallback = no_progr
     current = set(per_item)
     if layout.method == "pca" and current and (
             layout.fitted < REFIT_BELOW or len(current) > REFIT_GROWTH * layout.fitted):
-        return compute_map(library, layout.space, "pca", progress=progress, cancel=cancel)
+        return compute_map(library, layout.space, "pca", rows=rows, progress=progress,
+                           cancel=cancel)
     known = set(layout.item_ids.tolist())
     new = current - known
     regrouped = {i for i, n in zip(layout.item_ids.tolist(), layout.segments.tolist(),
@@ -213,7 +217,7 @@ def update_map(library, layout: Layout, *, progress: ProgressCallback = no_progr
     segments = np.zeros(0, np.int32)
     if new or recent:
         ids, vectors, stamp, segments = read_space(library, layout.space, new | recent,
-                                                   kinds=kinds, progress=progress,
+                                                   rows=rows, progress=progress,
                                                    cancel=cancel)
         xy = layout.place(vectors)
     if not len(ids) and not len(removed):
@@ -234,3 +238,12 @@ def open_map(library, space: str, method: str = "pca", *,
     layout = load(library.path, space, method, library.store.spaces.get(space))
     return None if layout is None else update_map(library, layout, progress=progress,
                                                   cancel=cancel)
+
+
+def open_or_compute_map(library, space: str, method: str = "pca", *,
+                        progress: ProgressCallback = no_progress,
+                        cancel: CancelToken | None = None) -> MapState:
+    """The cached layout brought up to date, or a fresh one when none is cached (a job)."""
+    state = open_map(library, space, method, progress=progress, cancel=cancel)
+    return state if state is not None else compute_map(library, space, method,
+                                                       progress=progress, cancel=cancel)

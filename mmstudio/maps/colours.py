@@ -17,6 +17,7 @@ import numpy as np
 from mmstudio.core.errors import MmstudioError
 from mmstudio.core.items import main_file
 from mmstudio.core.segments import MODALITY_HEX
+from mmstudio.explain.colormap import ANCHORS
 
 MODES = ("modality", "label", "predicted", "confidence", "score")
 MODE_NAMES = {"modality": "Modality", "label": "Label", "predicted": "Predicted label",
@@ -24,9 +25,6 @@ MODE_NAMES = {"modality": "Modality", "label": "Label", "predicted": "Predicted 
 # modes that need a label schema
 SCHEMA_MODES = ("label", "predicted", "confidence")
 NONE_HEX = "#5f6368"
-# viridis at nine evenly spaced stops (matplotlib's table, resampled)
-_VIRIDIS = ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962",
-            "#addc30", "#fde725")
 
 
 def rgb_of(hex_colour: str) -> tuple[int, int, int]:
@@ -36,7 +34,7 @@ def rgb_of(hex_colour: str) -> tuple[int, int, int]:
 
 def viridis(values: np.ndarray) -> np.ndarray:
     """(n,) values in [0, 1] -> (n, 3) uint8."""
-    stops = np.array([rgb_of(h) for h in _VIRIDIS], np.float32)
+    stops = np.array([rgb_of(h) for h in ANCHORS["viridis"]], np.float32)
     t = np.clip(np.nan_to_num(np.asarray(values, np.float32)), 0, 1) * (len(stops) - 1)
     lo = np.minimum(t.astype(np.int64), len(stops) - 2)
     frac = (t - lo)[:, None]

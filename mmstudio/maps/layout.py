@@ -11,7 +11,6 @@ on the map never move; `Recompute` fits a fresh layout when enough has changed.
 from __future__ import annotations
 
 import importlib.util
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -56,7 +55,6 @@ class Layout:
     fitted: int  # items the layout was fitted on
     placed: int  # items placed on it since (new ones; not those placed again)
     stamp: float  # the newest indexing time among the items read (catalog's indexed_at)
-    created: float
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -138,7 +136,7 @@ def fit(space: str, item_ids: np.ndarray, vectors: np.ndarray, method: str = "pc
     return Layout(space=space, method=method, item_ids=item_ids, xy=xy, mean=mean,
                   basis=basis, anchor_xy=anchor_xy, anchors=anchors, anchor_ids=anchor_ids,
                   segments=np.ones(n, np.int32) if segments is None
-                  else np.asarray(segments, np.int32), fitted=n, placed=0, stamp=stamp, created=time.time())
+                  else np.asarray(segments, np.int32), fitted=n, placed=0, stamp=stamp)
 
 
 def _pca(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -219,14 +219,17 @@ class MapPanel(QWidget):
         self._say("Open a library to see its map." if library is None else "Reading the spaces…")
         self._update_methods()
         if library is not None and self._wanted:
-            self.info_slot.start(spaces_and_schemas, library, title="map spaces")
+            self._read_spaces()
 
     def activate(self) -> None:
         """The panel is on screen: from now on it keeps a map of the library."""
         if not self._wanted:
             self._wanted = True
             if self.library is not None:
-                self.info_slot.start(spaces_and_schemas, self.library, title="map spaces")
+                self._read_spaces()
+
+    def _read_spaces(self) -> None:
+        self.info_slot.start(spaces_and_schemas, self.library, title="map spaces")
 
     def compute(self) -> None:
         if self.library is None or self.space is None:
@@ -246,7 +249,7 @@ class MapPanel(QWidget):
         self._refresh_pending = False
         if self.shown is None:  # no map yet: the spaces may have come (unless being read)
             if not self.info_slot.busy:
-                self.info_slot.start(spaces_and_schemas, self.library, title="map spaces")
+                self._read_spaces()
             return
         self.map_slot.start(refresh_map, self.library, self.shown.state.layout,
                             title="Map: placing new items")
@@ -449,7 +452,7 @@ class MapPanel(QWidget):
         self.compute_button.setEnabled(self.library is not None and self.space is not None)
         if shown is None:
             self.canvas.placeholder = "No map yet."
-        known = self.selection[np.isin(self.selection, shown.points.ids)] if shown else \
+        known = shown.points.ids[shown.points.rows_of(self.selection)] if shown else \
             np.zeros(0, np.int64)
         self._set_selection(known)
         self._place_query()

@@ -13,7 +13,14 @@ from PySide6.QtGui import QColor, QImage
 from mmstudio.core.errors import MediaError
 from mmstudio.core.items import item_results, main_file
 from mmstudio.core.thumbnails import thumbnail, thumbs_dir
-from mmstudio.maps.build import MapState, compute_map, map_spaces, open_map, update_map
+from mmstudio.maps.build import (
+    MapState,
+    compute_map,
+    map_spaces,
+    open_map,
+    open_or_compute_map,
+    update_map,
+)
 from mmstudio.maps.colours import Colouring, colour_items
 from mmstudio.maps.geometry import PointSet
 from mmstudio.maps.layout import Layout
@@ -51,10 +58,10 @@ def _shown(state: MapState | None) -> Shown | None:
 def load_map(library, space: str, method: str, compute: bool, *, progress, cancel
              ) -> Shown | None:
     """The cached map brought up to date; computed when there is none and `compute`."""
-    state = open_map(library, space, method, progress=progress, cancel=cancel)
-    if state is None and compute:
-        state = compute_map(library, space, method, progress=progress, cancel=cancel)
-    return _shown(state)
+    if compute:
+        return _shown(open_or_compute_map(library, space, method, progress=progress,
+                                          cancel=cancel))
+    return _shown(open_map(library, space, method, progress=progress, cancel=cancel))
 
 
 def recompute_map(library, space: str, method: str, *, progress, cancel) -> Shown:

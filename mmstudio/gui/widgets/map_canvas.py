@@ -30,6 +30,7 @@ ZOOM_STEP = 1.0015  # per wheel-delta unit (120 per notch: about x1.2)
 MAX_ZOOM = 20_000  # times the scale that shows everything
 LASSO_MIN_PX = 3  # lasso vertices closer than this to the last one are skipped
 FRAMES_KEPT = 120
+_RAMP = viridis(np.linspace(0, 1, 64))  # the legend of value modes
 
 
 def emphasis_radius(shown: int) -> int:
@@ -225,7 +226,7 @@ class MapCanvas(QWidget):
                 painter.setPen(QColor("#e8eaed"))
                 painter.drawText(QPointF(box.left() + 28, y + 11), text)
             return
-        ramp = viridis(np.linspace(0, 1, 64))
+        ramp = _RAMP
         bar = QRectF(box.left() + 10, box.top() + 26, box.width() - 20, 10)
         for k, (r, g, b) in enumerate(ramp):
             painter.fillRect(QRectF(bar.left() + bar.width() * k / 64, bar.top(),
