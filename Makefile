@@ -1,13 +1,24 @@
 # Quick start: `make run` opens the app, `make test` runs the tests.
-# Both create .venv and install the project into it (once, again when the
-# dependencies change). constraints.txt pins torch to the CPU build.
+# Both create .venv from the lock (requirements/lock-pyXY.txt: every package pinned and
+# hashed, for the Python that runs make), then install mmstudio itself without deps.
+# `make lock` writes the locks again; README says when.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PY_TAG := $(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
+LOCK := requirements/lock-py$(PY_TAG).txt
+# one stamp per lock: a new lock, or another Python, makes a new environment
+LOCKED := $(VENV)/.locked-py$(PY_TAG)
 STAMP := $(VENV)/.installed-stamp
+# the Pythons we lock for (Linux x86_64; glibc 2.34 is what PySide6 6.11's wheels need)
+LOCK_PYTHONS := 3.11 3.12
+LOCK_PLATFORM := x86_64-manylinux_2_34
+# uv does not read pip's configuration: hand it the folders pip finds wheels in
+# (where our machines keep the CPU build of torch)
+FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 
-.PHONY: run test bench lint clean screenshots system-libs
+.PHONY: run test bench lint clean screenshots system-libs lock
 
 # QtMultimedia (the video and audio players) needs the system's PulseAudio client
 # library. As root with apt (CI, fresh machines) it is installed; otherwise we say how.
@@ -19,17 +30,45 @@ system-libs:
 	    echo "mmstudio: video and audio playback need libpulse0 (sudo apt install libpulse0)"; \
 	  fi; }
 
-$(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	touch $(STAMP)
+$(LOCK):
+	@echo "mmstudio: no lock for Python $(PY_TAG); there are: $(notdir $(wildcard requirements/lock-py*.txt))." >&2
+	@echo "  Run make with PYTHON=python3.11 (or another locked Python)." >&2
+	@exit 1
+
+# A fresh environment from the lock, so nothing installed before it stays behind.
+$(LOCKED): $(LOCK)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	touch $@
+
+# mmstudio itself, editable, with no dependencies of its own: the lock has them all.
+$(STAMP): $(LOCKED) pyproject.toml
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
 
 run: system-libs $(STAMP)
 	$(BIN)/mmstudio
 
 test: system-libs $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# After changing a dependency in pyproject.toml, requirements/constraints.txt or
+# requirements/tools.in; then `make test`. Kept pins stay where they are; to take
+# upstream's newest releases too: make lock UPGRADE=1. Without an environment yet
+# (a first lock), name any uv: make lock UV=uv
+UV ?= $(BIN)/uv
+$(BIN)/uv: $(LOCKED)
+lock: $(UV)
+	@for v in $(LOCK_PYTHONS); do \
+	  $(UV) pip compile --quiet pyproject.toml requirements/tools.in --extra dev \
+	    --constraint requirements/constraints.txt \
+	    --python-version $$v --python-platform $(LOCK_PLATFORM) \
+	    $(addprefix --find-links ,$(FIND_LINKS)) $(if $(UPGRADE),--upgrade) \
+	    --generate-hashes --custom-compile-command "make lock" \
+	    --output-file requirements/lock-py$$(echo $$v | tr -d .).txt || exit 1; \
+	  echo "requirements/lock-py$$(echo $$v | tr -d .).txt"; \
+	done
 
 # PNGs of the window on generated media, for README (docs/screenshots/)
 screenshots: system-libs $(STAMP)
