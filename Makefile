@@ -14,6 +14,8 @@ STAMP := $(VENV)/.installed-stamp
 # the Pythons we lock for (Linux x86_64; glibc 2.34 is what PySide6 6.11's wheels need)
 LOCK_PYTHONS := 3.11 3.12
 LOCK_PLATFORM := x86_64-manylinux_2_34
+# --refresh: uv's cache of the registry's pages may be days old (it missed a release
+# here), so each make lock reads them anew.
 # uv does not read pip's configuration: hand it the folders pip finds wheels in
 # (where our machines keep the CPU build of torch)
 FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
@@ -65,7 +67,7 @@ lock: $(UV)
 	    --constraint requirements/constraints.txt \
 	    --python-version $$v --python-platform $(LOCK_PLATFORM) \
 	    $(addprefix --find-links ,$(FIND_LINKS)) $(if $(UPGRADE),--upgrade) \
-	    --generate-hashes --custom-compile-command "make lock" \
+	    --refresh --generate-hashes --custom-compile-command "make lock" \
 	    --output-file requirements/lock-py$$(echo $$v | tr -d .).txt || exit 1; \
 	  echo "requirements/lock-py$$(echo $$v | tr -d .).txt"; \
 	done
