@@ -20,7 +20,7 @@ LOCK_PLATFORM := x86_64-manylinux_2_34
 # (where our machines keep the CPU build of torch)
 FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 
-.PHONY: run test bench lint clean screenshots system-libs lock
+.PHONY: run test test-seeds bench lint clean screenshots system-libs lock
 
 # QtMultimedia (the video and audio players) needs the system's PulseAudio client
 # library. As root with apt (CI, fresh machines) it is installed; otherwise we say how.
@@ -55,21 +55,37 @@ run: system-libs $(STAMP)
 test: system-libs $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
+# The tests that build random-weight models (tests/hf_tiny.py) once more with other
+# weights: no test may depend on what random weights rank. CI runs it after make test.
+SEEDS ?= 1
+RANDOM_WEIGHT_TESTS = $(shell grep -l hf_tiny tests/test_*.py tests/gui/test_*.py)
+test-seeds: system-libs $(STAMP)
+	@for seed in $(SEEDS); do \
+	  echo "random-weight tests, seed $$seed: $(RANDOM_WEIGHT_TESTS)"; \
+	  MMSTUDIO_TINY_SEED=$$seed QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q \
+	    -p no:cacheprovider $(RANDOM_WEIGHT_TESTS) || exit 1; \
+	done
+
 # After changing a dependency in pyproject.toml, requirements/constraints.txt or
 # requirements/tools.in; then `make test`. Kept pins stay where they are; to take
 # upstream's newest releases too: make lock UPGRADE=1. Without an environment yet
 # (a first lock), name any uv: make lock UV=uv
 UV ?= $(BIN)/uv
 $(BIN)/uv: $(LOCKED)
+# A lock is replaced only when it changes (a new one makes a new .venv); uv starts from
+# the old one, which is how it keeps its pins.
 lock: $(UV)
 	@for v in $(LOCK_PYTHONS); do \
+	  out=requirements/lock-py$$(echo $$v | tr -d .).txt; \
+	  if [ -f $$out ]; then cp $$out $$out.new; fi; \
 	  $(UV) pip compile --quiet pyproject.toml requirements/tools.in --extra dev \
 	    --constraint requirements/constraints.txt \
 	    --python-version $$v --python-platform $(LOCK_PLATFORM) \
 	    $(addprefix --find-links ,$(FIND_LINKS)) $(if $(UPGRADE),--upgrade) \
 	    --refresh --generate-hashes --custom-compile-command "make lock" \
-	    --output-file requirements/lock-py$$(echo $$v | tr -d .).txt || exit 1; \
-	  echo "requirements/lock-py$$(echo $$v | tr -d .).txt"; \
+	    --output-file $$out.new || { rm -f $$out.new; exit 1; }; \
+	  if cmp -s $$out.new $$out; then rm $$out.new; echo "$$out: unchanged"; \
+	  else mv $$out.new $$out; echo "$$out: written"; fi; \
 	done
 
 # PNGs of the window on generated media, for README (docs/screenshots/)
