@@ -1,6 +1,13 @@
-"""GUI tests: offscreen Qt, no pool task may outlive a test, and shared windows."""
+"""GUI tests: offscreen Qt, no pool task may outlive a test, shared windows, and gates.
+
+No test depends on timing: a test that needs a job to be running when something
+happens holds the job at a `Gate` (installed by monkeypatching the job's function, or a
+function it calls) and opens it when it is ready; it never sleeps and hopes.
+"""
 
 import os
+import threading
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -19,14 +26,61 @@ from tests.media_factory import good_collection  # noqa: E402
 WAIT = 30_000
 
 
+class Gate:
+    """Where a job waits for the test, as the labeling tests' slow disk does.
+
+    The job calls `wait()` from a function the test monkeypatched in: `entered` is set
+    (the job is provably running, held there) and the job blocks until the test calls
+    `open()`. Given the job's `cancel` token, a cancel lets it go on too (into the
+    real function, which stops at its next check), so closing a panel never waits on a
+    held job. A gate a failed test left shut is opened once the test ends (then its job
+    can finish and the check below passes); `limit_s` is only a last resort.
+    """
+
+    made: list = []  # this test's gates
+
+    def __init__(self, limit_s: float = 120.0) -> None:
+        self.entered = threading.Event()
+        self._open = threading.Event()
+        self.limit_s = limit_s
+        Gate.made.append(self)
+
+    def open(self) -> None:
+        self._open.set()
+
+    def wait(self, cancel=None) -> None:
+        self.entered.set()
+        deadline = time.monotonic() + self.limit_s
+        while not self._open.wait(0.005):
+            if (cancel is not None and cancel.cancelled) or time.monotonic() > deadline:
+                return
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_tasks(qapp):
     from PySide6.QtCore import QThreadPool
 
     yield
+    for gate in Gate.made:  # a failed test's held jobs go on, and end
+        gate.open()
+    Gate.made.clear()
     pool = QThreadPool.globalInstance()
     assert pool.waitForDone(10_000), "a job was still running 10 s after the test ended"
     assert pool.activeThreadCount() == 0
+
+
+@pytest.fixture
+def two_pool_threads(qapp):
+    """Room in the pool for a held job and another beside it: a machine with one core
+    (or a test run under `taskset -c 0`) has a pool of one thread, where the second would
+    only queue behind the first."""
+    from PySide6.QtCore import QThreadPool
+
+    pool = QThreadPool.globalInstance()
+    before = pool.maxThreadCount()
+    pool.setMaxThreadCount(max(before, 2))
+    yield
+    pool.setMaxThreadCount(before)
 
 
 def open_pane(qtbot, library, height: int):

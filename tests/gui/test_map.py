@@ -12,11 +12,14 @@ from mmstudio.core.library import Library
 from mmstudio.core.samples import PATTERNS, draw
 from mmstudio.core.search import SearchOutcome, SearchQuery
 from mmstudio.core.segments import MODALITY_HEX
+from mmstudio.gui.views import map as map_module
 from mmstudio.gui.views.map import MapPanel
+from mmstudio.gui.views.map_jobs import recompute_map
 from mmstudio.labels import Schema, Suggestion
 from mmstudio.maps.build import cache_path
 from mmstudio.maps.colours import rgb_of
 from mmstudio.maps.raster import argb
+from tests.gui.conftest import Gate
 from tests.map_factory import SPACE, add_items, clusters
 
 WAIT = 30_000
@@ -54,6 +57,17 @@ def panel(qtbot, generated):
     qtbot.waitUntil(lambda: p.coloured is not None, timeout=WAIT)
     yield p
     p.shutdown()
+
+
+def held_computes(monkeypatch, gate: Gate) -> Gate:
+    """The panel's next Compute jobs wait at `gate` before fitting (a job takes the
+    function when it is started, so each may be given a gate of its own)."""
+    def held(*args, progress, cancel):
+        gate.wait()
+        return recompute_map(*args, progress=progress, cancel=cancel)
+
+    monkeypatch.setattr(map_module, "recompute_map", held)
+    return gate
 
 
 def screen_of(panel: MapPanel, item_id: int) -> QPoint:
@@ -286,26 +300,68 @@ def test_map_tab_in_the_window_previews_shows_and_labels(qtbot, labels_window):
     assert set(w.labeling.session.queue) == set(chosen)
 
 
-def test_items_added_while_a_map_job_runs_are_placed_after_it(qtbot, panel, generated):
+def test_items_added_while_a_map_job_runs_are_placed_after_it(qtbot, panel, generated,
+                                                              monkeypatch):
     lib, _, _, _, vectors = generated
-    panel.compute()  # busy: the update has to wait for it
+    gate = held_computes(monkeypatch, Gate())
+    panel.compute()
+    qtbot.waitUntil(gate.entered.is_set, timeout=WAIT)  # running, held: the update must wait
+    job = panel.map_slot.current
     add_items(lib, vectors[:3] * 0.9 + vectors[3:6] * 0.1, start=700)
     panel.library_updated()
+    assert panel._refresh_pending and panel.map_slot.current is job  # not started beside it
+    gate.open()
     qtbot.waitUntil(lambda: not panel.map_slot.busy and panel._incoming is None
                     and len(panel.shown.points) == 127, timeout=WAIT)
+    assert not panel._refresh_pending
 
 
-def test_a_replaced_job_does_not_say_cancelled(qtbot, panel):
-    seen = []  # what the panel shows when the replaced job's cancellation arrives
+@pytest.mark.parametrize("replacement_first", [False, True],
+                         ids=["stops-while-the-new-runs", "stops-after-the-new-is-shown"])
+def test_a_replaced_job_does_not_say_cancelled(qtbot, two_pool_threads, panel, monkeypatch,
+                                               replacement_first):
+    seen = []  # what the panel shows when the replaced job's cancellation has arrived
     panel.map_slot.cancelled.connect(lambda: seen.append(
-        (panel.map_slot.busy, panel.progress.isVisible(), panel.status.text())))
+        (panel.progress.isVisible(), panel.status.text())))
+    first = held_computes(monkeypatch, Gate())
     panel.compute()
+    qtbot.waitUntil(first.entered.is_set, timeout=WAIT)  # running, held at the gate
+    second = held_computes(monkeypatch, Gate())
     panel.compute()  # the first is superseded: its cancellation is not the person's
-    qtbot.waitUntil(lambda: not panel.map_slot.busy and panel._incoming is None and bool(seen),
-                    timeout=WAIT)
-    busy = [(shown, text) for running, shown, text in seen if running]
-    assert busy and all(shown and not text.startswith("Cancelled") for shown, text in busy)
-    assert "124 items of gen" in panel.status.text()
+    qtbot.waitUntil(second.entered.is_set, timeout=WAIT)
+    assert panel.map_slot.busy and first is not second
+    computing = "Computing the PCA map of gen…"
+    if replacement_first:
+        second.open()
+        qtbot.waitUntil(lambda: "124 items of gen" in panel.status.text()
+                        and panel._incoming is None and panel.coloured is not None,
+                        timeout=WAIT)
+        first.open()
+        expected = (False, panel.status.text())
+    else:
+        first.open()
+        expected = (True, computing)
+    qtbot.waitUntil(lambda: bool(seen), timeout=WAIT)  # the replaced job stopped on its cancel
+    assert seen == [expected]
+    second.open()
+    qtbot.waitUntil(lambda: not panel.map_slot.busy and panel._incoming is None
+                    and panel.coloured is not None, timeout=WAIT)
+    assert "124 items of gen" in panel.status.text() and not panel.progress.isVisible()
+    assert not panel.status.text().startswith("Cancelled")
+
+
+def test_cancel_says_so_and_keeps_the_map_shown(qtbot, panel, monkeypatch):
+    shown = panel.shown
+    gate = held_computes(monkeypatch, Gate())
+    panel.compute()
+    qtbot.waitUntil(gate.entered.is_set, timeout=WAIT)  # running, held at the gate
+    assert panel.progress.isVisible() and panel.cancel_button.isVisible()
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    gate.open()
+    qtbot.waitUntil(lambda: not panel.map_slot.busy, timeout=WAIT)
+    assert panel.status.text() == "Cancelled. The map shown is the last one."
+    assert not panel.progress.isVisible() and not panel.cancel_button.isVisible()
+    assert panel.shown is shown
 
 
 def test_emphasised_points_stand_out_within_a_pixel_budget():

@@ -74,6 +74,7 @@ class MapPanel(QWidget):
         self._current_item: int | None = None
         self._hover_cache: dict[int, tuple[QImage | None, str]] = {}
         self._wanted = False  # shown once: from then on it follows the library
+        self._map_job = None  # the map job started last: only its cancel is said
         self.map_slot = TaskSlot(self)
         self.colour_slot = TaskSlot(self)
         self.pick_slot = TaskSlot(self)
@@ -179,7 +180,8 @@ class MapPanel(QWidget):
         self.map_slot.result.connect(self._map_ready)
         self.map_slot.failed.connect(self._map_failed)
         self.map_slot.progress.connect(self._map_progress)
-        self.map_slot.cancelled.connect(self._map_cancelled)
+        self.map_slot.job_started.connect(self._map_started)
+        self.map_slot.job_ended.connect(self._map_ended)
         self.map_slot.idle.connect(self._map_idle)
         self.colour_slot.result.connect(self._coloured)
         self.colour_slot.failed.connect(lambda m: self.message.emit(f"Map colours: {m}"))
@@ -209,6 +211,7 @@ class MapPanel(QWidget):
         for slot in (self.map_slot, self.colour_slot, self.pick_slot, self.hover_slot,
                      self.info_slot, self.resolve_slot, self.query_slot):
             slot.shutdown()
+        self._map_job = None
         self.library = library
         self._results, self._scores, self._query_vectors = [], {}, {}
         self._hover_cache.clear()
@@ -362,8 +365,15 @@ class MapPanel(QWidget):
             self.message.emit(f"Map: {state.added} placed, {state.moved} moved, "
                               f"{state.removed} removed")
 
-    def _map_cancelled(self) -> None:
-        if not self.map_slot.busy:  # not a job another one replaced
+    def _map_started(self, job) -> None:
+        self._map_job = job
+
+    def _map_ended(self, job, state: str, _value) -> None:
+        # Only the job started last is stopped by the person's Cancel (or by closing); a
+        # job that a newer one replaced ends "cancelled" too, before or after the newer
+        # one is done, and says nothing. (The slot is still busy with a job until its
+        # `finished`, so `not busy` on `cancelled` never held: Cancel went unsaid.)
+        if state == "cancelled" and job is self._map_job:
             self._map_failed("cancelled")
 
     def _map_idle(self) -> None:
