@@ -4,6 +4,8 @@ loads, and closing the library leaves no job running."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import shutil
 
 import numpy as np
@@ -20,10 +22,12 @@ from mmstudio.fusion import Hyper, report, versions
 from mmstudio.gui.views.fusion import FusionPanel
 from mmstudio.labels import Schema
 from tests.fakes import FakeEncoder
+from tests.gui.conftest import Gate
 
 WAIT = 60_000  # generous: a loaded 2-core machine, not a timing check
 QUICK = Hyper(epochs=12, batch_size=0, lr=1e-2)  # tiny data, full batch: a run takes ~1 s
 SLOW = Hyper(epochs=100_000, batch_size=0)  # runs until cancelled (checked every epoch)
+TRAIN = importlib.import_module("mmstudio.fusion.train")  # the module (`train` is also a function)
 COLOURS = {"red": (170, 90, 90), "green": (90, 150, 90), "blue": (90, 90, 170)}
 INPUTS = ("image:fake-visual", "audio:fake-sound")
 
@@ -79,6 +83,21 @@ def panel(qtbot):
     yield panel
     panel.shutdown()
     assert not panel.train_slot.busy and not panel.read_slot.busy
+
+
+def hold_first_fit(monkeypatch, *, until_cancelled: bool = True) -> Gate:
+    """The test's first model fit waits at a gate: its training job is provably running
+    there. It goes on when the test opens the gate, or (until_cancelled) when the job is
+    cancelled: the real fit then stops at its first epoch. Later fits run freely."""
+    gate, fit = Gate(), TRAIN.fit
+
+    def held(*args, cancel=None, **kwargs):
+        if not gate.entered.is_set():
+            gate.wait(cancel if until_cancelled else None)
+        return fit(*args, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(TRAIN, "fit", held)
+    return gate
 
 
 def opened(qtbot, panel, library, schema: str | None = "colour"):
@@ -190,10 +209,19 @@ def test_a_clicked_cell_lists_exactly_its_items(qtbot, panel, lib):
                          Qt.KeyboardModifier.NoModifier, point)
     assert sorted(shown.args[0]) == sorted(
         p.item_id for p in m.cell(r.classes[row], r.classes[col]))
-    empty = [(a, b) for a in range(n) for b in range(n) if not m.confusion[a][b]]
-    if empty:  # an empty cell lists nothing: a status line says so
-        with qtbot.assertNotEmitted(panel.show_items), qtbot.waitSignal(panel.message):
-            heatmap.click_scene(heatmap.cell_scene_pos(*empty[0]))
+    # an empty cell lists nothing: a status line says so. Whether training left a cell
+    # empty is the model's business, so the report gets one: true 0 -> predicted 1
+    true, predicted = r.classes[0], r.classes[1]
+    emptied = dataclasses.replace(
+        m, predictions=tuple(p for p in m.predictions if (p.true, p.predicted) != (true, predicted)),
+        confusion=tuple(tuple(0 if (a, b) == (0, 1) else c for b, c in enumerate(counts))
+                        for a, counts in enumerate(m.confusion)))
+    panel._show_report(dataclasses.replace(r, methods={**r.methods, "early": emptied}))
+    pick_method(panel, "early")
+    with qtbot.assertNotEmitted(panel.show_items), \
+            qtbot.waitSignal(panel.message, timeout=WAIT) as said:
+        heatmap.click_scene(heatmap.cell_scene_pos(0, 1))
+    assert said.args[0] == f"no item of {true} was predicted {predicted} by early"
 
 
 def test_version_combo_loads_an_older_report(qtbot, panel, lib):
@@ -215,12 +243,13 @@ def test_version_combo_loads_an_older_report(qtbot, panel, lib):
     assert panel.report.version == 1 and box.currentData() == 1
 
 
-def test_cancel_mid_train_saves_nothing(qtbot, panel, lib):
+def test_cancel_mid_train_saves_nothing(qtbot, panel, lib, monkeypatch):
     label_colours(lib)
     opened(qtbot, panel, lib)
+    held_fit = hold_first_fit(monkeypatch)
     panel.hyper = SLOW
     panel.train()
-    qtbot.waitUntil(lambda: panel.progress.maximum() > 0, timeout=WAIT)  # under way
+    qtbot.waitUntil(held_fit.entered.is_set, timeout=WAIT)  # under way: held at its first fit
     assert panel.train_slot.busy and panel._train_row.isVisible()
     with qtbot.waitSignal(panel.message, timeout=WAIT) as said:
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
@@ -231,23 +260,53 @@ def test_cancel_mid_train_saves_nothing(qtbot, panel, lib):
     assert panel.hint.text().startswith("Train to compare methods")
 
 
-def test_a_new_train_cancels_the_stale_one(qtbot, panel, lib):
+def test_a_new_train_cancels_the_stale_one(qtbot, panel, lib, monkeypatch):
     label_colours(lib)
     opened(qtbot, panel, lib)
+    held_fit = hold_first_fit(monkeypatch)
     panel.hyper = SLOW
     panel.train()
+    qtbot.waitUntil(held_fit.entered.is_set, timeout=WAIT)  # running, held at its first fit
     stale = panel.train_slot.current
     panel.hyper = QUICK
-    r, _ = trained(qtbot, panel)
+    r, said = trained(qtbot, panel)
     assert stale.cancel.cancelled and r.version == 1 and versions(lib, "colour") == [1]
+    assert said.startswith("fusion v1:")  # the stale one's cancel is not the person's
 
 
-def test_closing_the_library_stops_the_job_and_clears(qtbot, panel, lib):
+def test_a_stale_train_that_stops_after_the_new_one_is_not_said_cancelled(
+        qtbot, two_pool_threads, panel, lib, monkeypatch):
+    label_colours(lib)
+    opened(qtbot, panel, lib)
+    gate = hold_first_fit(monkeypatch, until_cancelled=False)  # stuck in a step past a check
+    panel.hyper = SLOW
+    panel.train()
+    qtbot.waitUntil(gate.entered.is_set, timeout=WAIT)
+    stale = panel.train_slot.current
+    panel.hyper = QUICK
+    # not trained(): it waits for the slot to be idle, and the stale one still runs
+    with qtbot.waitSignal(panel.message, timeout=WAIT) as said:
+        panel.train()
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=WAIT)
+    r = panel.report
+    assert said.args[0].startswith("fusion v1:") and r.version == 1 and panel.train_slot.busy
+    messages = []
+    panel.message.connect(messages.append)
+    gate.open()
+    qtbot.waitUntil(lambda: not panel.train_slot.busy and not panel.read_slot.busy,
+                    timeout=WAIT)
+    assert stale.cancel.cancelled and versions(lib, "colour") == [1]
+    assert messages == [] and panel.report == r and panel.report.version == 1
+
+
+def test_closing_the_library_stops_the_job_and_clears(qtbot, panel, lib, monkeypatch):
     label_colours(lib)
     opened(qtbot, panel, lib)
     trained(qtbot, panel)
+    held_fit = hold_first_fit(monkeypatch)
     panel.hyper = SLOW
     panel.train()
+    qtbot.waitUntil(held_fit.entered.is_set, timeout=WAIT)  # running, held at its first fit
     assert panel.train_slot.busy
     panel.set_library(None)
     assert not panel.train_slot.busy and not panel.read_slot.busy

@@ -246,6 +246,7 @@ class FusionPanel(QWidget):
         self.method: str | None = None  # the method the plots show
         self.hyper: Hyper | None = None  # training settings (None: the defaults; tests: few epochs)
         self.heatmap = self.bars = None  # built with the first report
+        self._train_job = None  # the training started last: only its cancel is said
         self.read_slot = TaskSlot(self)
         self.train_slot = TaskSlot(self)
         self.read_slot.result.connect(self._on_state)
@@ -253,7 +254,8 @@ class FusionPanel(QWidget):
         self.train_slot.progress.connect(self._on_progress)
         self.train_slot.result.connect(self._on_trained)
         self.train_slot.failed.connect(self._train_failed)
-        self.train_slot.cancelled.connect(self._train_cancelled)
+        self.train_slot.job_started.connect(self._train_started)
+        self.train_slot.job_ended.connect(self._train_ended)
         self.train_slot.idle.connect(self._train_idle)
         self.methods_model = MethodsModel(self)
         self.classes_model = ClassesModel(self)
@@ -267,6 +269,7 @@ class FusionPanel(QWidget):
         self.library = None  # callbacks delivered while the jobs stop must not start more
         self.train_slot.shutdown()
         self.read_slot.shutdown()
+        self._train_job = None
         self.library = library
         self.state = FusionState()
         self._fill_schemas()
@@ -507,8 +510,16 @@ class FusionPanel(QWidget):
         self._show_error(message)
         self.message.emit(f"fusion training failed: {message}")
 
-    def _train_cancelled(self) -> None:
-        if self.train_slot.current is None:  # not merely superseded by a newer Train
+    def _train_started(self, job) -> None:
+        self._train_job = job
+
+    def _train_ended(self, job, state: str, _value) -> None:
+        if state != "cancelled":
+            return
+        # Only the training started last is stopped by the person's Cancel (or by
+        # closing); one that a newer Train replaced says nothing, even when it stops
+        # after the newer one is done (so `current is None` cannot tell them apart).
+        if job is self._train_job:
             self.message.emit("fusion training cancelled")
         # a cancel that came after the save leaves a version this panel never received
         self.refresh()
