@@ -30,9 +30,9 @@ from mmstudio.gui.models.results import ResultRole
 from mmstudio.gui.views import preview as preview_module
 from mmstudio.gui.views import relevance as relevance_module
 from mmstudio.gui.views.preview import PreviewPane
-from tests.gui.conftest import open_pane
+from tests.gui.conftest import Gate, open_pane
 
-WAIT = 10_000  # ms
+WAIT = 30_000  # ms: generous (a loaded 2-core machine), not a timing check
 TEXT = "Cats purr & chase <mice> around the barn.\r\nThe dog sleeps."
 QUERY = SearchQuery(text="a cat & <mouse>")
 VECTORS = {"fake": np.full(4, 0.5, np.float32)}
@@ -148,6 +148,26 @@ def test_another_colour_map_recolours_without_explaining_again(qtbot, pane, medi
     pixel = pane.image_overlay.pixmap().toImage().pixelColor(239, 80)  # relevance 1.0
     r, g, b, _ = colorize(np.ones((1, 1)), "viridis")[0, 0]
     assert (pixel.red(), pixel.green(), pixel.blue()) == (r, g, b)
+
+
+def test_a_colour_map_chosen_as_the_explanation_lands_is_not_lost(qtbot, two_pool_threads,
+                                                                  pane, media, fake):
+    # the explanation is drawn, but its job has not said `finished` yet: held there
+    gate = Gate()
+
+    def hold_after_result(job):
+        job.signals.result.connect(lambda _: gate.wait(), Qt.ConnectionType.DirectConnection)
+        pane.relevance.slot.job_started.disconnect(hold_after_result)
+
+    pane.relevance.slot.job_started.connect(hold_after_result)
+    pane.show_result(result_of(media[1]["picture"], "image"), VECTORS, QUERY)
+    shown(qtbot, pane, colormap="inferno")
+    qtbot.waitUntil(gate.entered.is_set, timeout=WAIT)
+    assert pane.relevance.slot.busy
+    pane.relevance.colormap_box.setCurrentText("viridis")
+    gate.open()
+    shown(qtbot, pane, colormap="viridis")
+    assert fake.methods == ["gradcam"]
 
 
 def test_another_method_explains_again_and_comes_back_from_the_cache(qtbot, pane, media, fake):

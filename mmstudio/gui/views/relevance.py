@@ -299,8 +299,11 @@ class RelevanceBar(QWidget):
         self.cleared.emit()
 
     def _recolour(self) -> None:
-        # while a job runs, the colour map is checked when its result comes
-        if self._shown is not None and self.slot.current is None:
+        # While an explanation is computed nothing is shown, and its result is checked
+        # against the colour map when it comes. Once one is shown, a job still running is
+        # at most another colouring of it (or the one that just delivered it, not yet
+        # `finished`: waiting for that one lost the choice), so this one replaces it.
+        if self._shown is not None:
             self.slot.start(render, self._shown.explanation, self._shown.key, self.colormap,
                             title="Colouring the relevance map")
 
