@@ -19,7 +19,7 @@ from mmstudio.labels.store import LabelStore, Suggestion
 from tests.fakes import FakeEncoder
 from tests.media_factory import colour_pictures
 
-WAIT = 10_000
+WAIT = 30_000  # generous: a loaded 2-core machine, not a timing check
 _names = itertools.count()
 
 

@@ -12,8 +12,10 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from mmstudio.core.library import Library
 from mmstudio.core.samples import draw, write_video
+from mmstudio.gui import session as session_module
 from mmstudio.gui.main_window import MainWindow
 from mmstudio.gui.models.results import ResultRole
+from tests.gui.conftest import Gate
 from tests.media_factory import broken_collection, good_collection
 
 WAIT = 60_000
@@ -163,19 +165,32 @@ def test_broken_files_show_in_the_errors_list(qtbot, make_window, tmp_path):
     assert window.errors_view.model().rowCount() == len(window.errors.rows)
 
 
-def test_cancelling_an_ingest_leaves_a_consistent_library(qtbot, make_window, tmp_path):
+def test_cancelling_an_ingest_leaves_a_consistent_library(qtbot, make_window, tmp_path,
+                                                          monkeypatch):
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(150):
         draw(("stripes", "checker", "circles", "gradient", "dots")[i % 5], 128, seed=i).save(
             folder / f"p{i:03d}.png")
+    gate, real = Gate(), session_module.add_folders
+
+    def held(library, paths, *, progress, cancel):  # waits after its 6th file is done
+        def report(p):
+            if p.done > 5 and not gate.entered.is_set():
+                gate.wait()
+            progress(p)
+        return real(library, paths, progress=report, cancel=cancel)
+
+    monkeypatch.setattr(session_module, "add_folders", held)
     window = make_window()
     qtbot.waitUntil(lambda: not window.session.models_slot.busy, timeout=WAIT)
     window.session.add_folders([folder])
-    qtbot.waitUntil(lambda: window.jobs.entries and window.jobs.entries[0].progress.done > 5,
-                    timeout=WAIT)
+    qtbot.waitUntil(gate.entered.is_set, timeout=WAIT)  # 6 files done, the job held there
+    entry = next(e for e in window.jobs.entries if e.title.startswith("Adding"))
+    assert entry.running
     window.jobs_panel.view.setFocus()
     qtbot.keyClick(window.jobs_panel.view, Qt.Key.Key_Escape)  # Esc in the jobs panel
+    gate.open()
     wait_idle(qtbot, window)
     entry = next(e for e in window.jobs.entries if e.title.startswith("Adding"))
     assert entry.state == "cancelled"

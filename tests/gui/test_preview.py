@@ -22,7 +22,7 @@ from tests.fakes import FakeEncoder
 from tests.gui.conftest import open_pane
 from tests.test_preview_core import LONG_TEXT, preview_collection
 
-LOADED = 10_000  # ms to wait for a load
+LOADED = 30_000  # ms to wait for a load: generous (a loaded 2-core machine), not a timing check
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_find_similar_emits_the_result_shown(qtbot, pane, indexed):
     result = result_for(lib, files["cats"])
     pane.show_result(result)
     qtbot.waitUntil(lambda: pane.current_view == "text", timeout=LOADED)
-    with qtbot.waitSignal(pane.find_similar, timeout=1000) as signal:
+    with qtbot.waitSignal(pane.find_similar, timeout=LOADED) as signal:
         qtbot.mouseClick(pane._find, Qt.MouseButton.LeftButton)
     assert signal.args == [result]
 
@@ -183,8 +183,10 @@ def test_a_new_selection_supersedes_a_loading_one(qtbot, pane, indexed):
     pane.show_result(result_for(lib, files["video"], 1))
     pane.show_result(result_for(lib, files["checker"]))
     qtbot.waitUntil(lambda: pane.current_view == "image", timeout=LOADED)
-    qtbot.wait(100)  # nothing stale arrives afterwards
+    # every load has ended and said so (the superseded ones too): nothing stale can come
+    qtbot.waitUntil(lambda: not pane._slot.busy, timeout=LOADED)
     assert pane.current_view == "image" and pane.result.path == str(files["checker"])
+    assert pane._player is None or pane._player.source().isEmpty()  # no stale media opened
     pane.show_result(None)
     assert pane.current_view == "empty" and not pane._find.isEnabled()
 
