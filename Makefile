@@ -22,15 +22,28 @@ FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.f
 
 .PHONY: run test test-seeds bench lint clean screenshots system-libs lock
 
-# QtMultimedia (the video and audio players) needs the system's PulseAudio client
-# library. As root with apt (CI, fresh machines) it is installed; otherwise we say how.
+# What Qt needs from the system (Debian and Ubuntu package names): QtMultimedia's
+# PulseAudio client for the video and audio players, and the X11/xcb libraries of Qt's
+# xcb platform plugin, without which the window cannot open on an X display ("could not
+# load the Qt platform plugin xcb"). As root with apt (CI, fresh machines) the missing
+# ones are installed; otherwise we say how.
+SYSTEM_LIBS := libpulse0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
+  libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0 \
+  libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libx11-xcb1 libfontconfig1 libdbus-1-3
 system-libs:
-	@ldconfig -p 2>/dev/null | grep -q libpulse.so.0 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpulse0 >/dev/null; \
-	  else \
-	    echo "mmstudio: video and audio playback need libpulse0 (sudo apt install libpulse0)"; \
-	  fi; }
+	@command -v dpkg-query >/dev/null || { \
+	  ldconfig -p 2>/dev/null | grep -q libxcb-cursor.so.0 && ldconfig -p | grep -q libpulse.so.0 || \
+	    echo "mmstudio: the window needs libxcb-cursor, the players libpulse (see the Makefile)"; \
+	  exit 0; }; \
+	missing=$$(for p in $(SYSTEM_LIBS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "mmstudio: installing" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "mmstudio: the window and its players need: sudo apt install" $$missing; \
+	fi
 
 $(LOCK):
 	@echo "mmstudio: no lock for Python $(PY_TAG); there are: $(notdir $(wildcard requirements/lock-py*.txt))." >&2
