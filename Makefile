@@ -40,7 +40,8 @@ system-libs:
 	[ -z "$$missing" ] && exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "mmstudio: installing" $$missing; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	    echo "mmstudio: could not install" $$missing "(the window and its players need them)"; \
 	else \
 	  echo "mmstudio: the window and its players need: sudo apt install" $$missing; \
 	fi
@@ -81,17 +82,20 @@ test-seeds: system-libs $(STAMP)
 
 # After changing a dependency in pyproject.toml, requirements/constraints.txt or
 # requirements/tools.in; then `make test`. Kept pins stay where they are; to take
-# upstream's newest releases too: make lock UPGRADE=1. Without an environment yet
-# (a first lock), name any uv: make lock UV=uv
+# upstream's newest releases too: make lock UPGRADE=1. The uv is the lock's, in .venv;
+# where there is no .venv and the lock cannot make one (a first lock, a broken one),
+# name another: pip install uv && make lock UV=uv
 UV ?= $(BIN)/uv
-$(BIN)/uv: $(LOCKED)
+# made once, with the environment; a lock newer than .venv does not rebuild it first
+$(BIN)/uv:
+	$(MAKE) $(LOCKED)
 # A lock is replaced only when it changes (a new one makes a new .venv); uv starts from
 # the old one, which is how it keeps its pins.
-lock: $(UV)
+lock: $(filter $(BIN)/uv,$(UV))
 	@for v in $(LOCK_PYTHONS); do \
 	  out=requirements/lock-py$$(echo $$v | tr -d .).txt; \
 	  if [ -f $$out ]; then cp $$out $$out.new; fi; \
-	  $(UV) pip compile --quiet pyproject.toml requirements/tools.in --extra dev \
+	  $(UV) pip compile --quiet pyproject.toml requirements/tools.in --extra dev --extra umap \
 	    --constraint requirements/constraints.txt \
 	    --python-version $$v --python-platform $(LOCK_PLATFORM) \
 	    $(addprefix --find-links ,$(FIND_LINKS)) $(if $(UPGRADE),--upgrade) \

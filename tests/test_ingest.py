@@ -122,9 +122,14 @@ KILL_SCRIPT = textwrap.dedent("""
     from mmstudio.core.library import Library
     from tests.fakes import FakeEncoder
     ingest.COMMIT_EVERY_FILES = 3
+
+    def progress(p):
+        print("DONE", p.done, flush=True)
+        if p.done >= 10:  # held here (the test never answers) until it is killed
+            sys.stdin.readline()
+
     with Library({lib!r}) as lib:
-        ingest.index(lib, [{media!r}], encoders=[FakeEncoder(delay=0.05)], workers=1,
-                     progress=lambda p: print("DONE", p.done, flush=True))
+        ingest.index(lib, [{media!r}], encoders=[FakeEncoder()], workers=1, progress=progress)
     print("FINISHED", flush=True)
 """)
 
@@ -137,7 +142,8 @@ def test_sigkill_mid_index_leaves_a_library_that_opens_and_searches(tmp_path):
         draw("checker" if i % 2 else "circles", 64, seed=i).save(folder / f"img{i:02d}.png")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     script = KILL_SCRIPT.format(root=root, lib=str(tmp_path / "lib"), media=str(folder))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     done = 0
     while done < 10 and time.time() < deadline:

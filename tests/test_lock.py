@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import pytest
-import tomllib
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -68,8 +68,11 @@ def locks() -> dict[str, Path]:
 
 
 def environment(python: str) -> dict[str, str]:
+    """Marker values on the machines a lock is made for; the running interpreter's own
+    when it is that Python."""
     env = default_environment()
-    env.update(PLATFORM, python_version=python, python_full_version=f"{python}.0")
+    if env["python_version"] != python:
+        env.update(PLATFORM, python_version=python, python_full_version=f"{python}.0")
     return env
 
 
@@ -89,8 +92,15 @@ def _requirement_lines(path: Path) -> list[str]:
             if line.split("#", 1)[0].strip()]
 
 
-def test_every_python_we_support_has_a_lock():
-    assert set(locks()) == {"3.11", "3.12"}
+def lock_pythons() -> set[str]:
+    """The Pythons `make lock` writes a lock for (the Makefile's LOCK_PYTHONS)."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return set(re.search(r"^LOCK_PYTHONS := (.+)$", makefile, re.M).group(1).split())
+
+
+def test_every_python_we_lock_for_has_a_lock():
+    assert lock_pythons() >= {"3.11", "3.12"}
+    assert set(locks()) == lock_pythons()
 
 
 def lock_problems(lock: Path, python: str) -> list[str]:
@@ -158,7 +168,8 @@ def needed(roots: list[Requirement], dists: dict[str, tuple[Version, list[str]]]
     (markers and extras applied), and the requirements the installed versions miss."""
     found: set[str] = set()
     unmet = []
-    stack = [(req, "mmstudio") for req in roots]
+    stack = [(req, "mmstudio") for req in roots
+             if req.marker is None or req.marker.evaluate(env)]
     seen: set[tuple[str, frozenset[str]]] = set()
     while stack:
         req, by = stack.pop()
@@ -211,7 +222,8 @@ def test_a_hand_made_environment_is_caught():
     dists = {"a": (v("1.0"), ["b>=2", 'c; extra == "more"']), "b": (v("1.5"), []),
              "c": (v("1.0"), []), "d": (v("1.0"), [])}
     env = environment("3.11")
-    found, unmet = needed([Requirement("a")], dists, env)
-    assert found == {"a"} and unmet == ["a needs b>=2, installed: 1.5"]
+    found, unmet = needed([Requirement("a"), Requirement('x; python_version < "3.0"')],
+                          dists, env)
+    assert found == {"a"} and unmet == ["a needs b>=2, installed: 1.5"]  # x: not for 3.11
     found, _ = needed([Requirement("a[more]")], {**dists, "b": (v("2.0"), [])}, env)
     assert found == {"a", "b", "c"}  # d is needed by nothing: a stale pin

@@ -34,7 +34,7 @@ class Gate:
     `open()`. Given the job's `cancel` token, a cancel lets it go on too (into the
     real function, which stops at its next check), so closing a panel never waits on a
     held job. A gate a failed test left shut is opened once the test ends (then its job
-    can finish and the check below passes); `limit_s` is only a last resort.
+    can finish and the check below passes); past `limit_s` the held job fails.
     """
 
     made: list = []  # this test's gates
@@ -52,8 +52,10 @@ class Gate:
         self.entered.set()
         deadline = time.monotonic() + self.limit_s
         while not self._open.wait(0.005):
-            if (cancel is not None and cancel.cancelled) or time.monotonic() > deadline:
+            if cancel is not None and cancel.cancelled:
                 return
+            if time.monotonic() > deadline:  # the job fails: never let go as if opened
+                raise TimeoutError(f"a test left its gate shut for {self.limit_s:.0f} s")
 
 
 @pytest.fixture(autouse=True)

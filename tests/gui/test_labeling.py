@@ -4,7 +4,6 @@ through the journal, bulk as one step, multi-label toggles, re-plans keep the it
 from __future__ import annotations
 
 import itertools
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from mmstudio.gui.views.labeling import REPLAN_EVERY, LabelingPanel
 from mmstudio.labels.schema import Schema
 from mmstudio.labels.store import LabelStore, Suggestion
 from tests.fakes import FakeEncoder
+from tests.gui.conftest import Gate
 from tests.media_factory import colour_pictures
 
 WAIT = 30_000  # generous: a loaded 2-core machine, not a timing check
@@ -130,11 +130,11 @@ def test_a_key_labels_and_moves_on_and_the_row_says_saving_until_committed(
     lib, _ = library
     schema = fresh()
     begin(qtbot, panel, lib, schema)
-    gate = threading.Event()
+    gate = Gate()
     write = LabelStore._apply
 
     def gated(self, *args, **kwargs):  # a slow disk: the write waits for the test
-        gate.wait(WAIT / 1000)
+        gate.wait()
         return write(self, *args, **kwargs)
 
     monkeypatch.setattr(LabelStore, "_apply", gated)
@@ -149,7 +149,7 @@ def test_a_key_labels_and_moves_on_and_the_row_says_saving_until_committed(
     assert panel.current_item not in (first, second)
     key(qtbot, panel, Qt.Key.Key_Left)
     assert panel.current_item == second
-    gate.set()
+    gate.open()
     qtbot.waitUntil(lambda: committed(panel), timeout=WAIT)
     assert lib.labels.labels(schema.name) == {first: {"red"}}
     assert row_data(panel, first, LabelsRole) == {"red"} and not row_data(panel, first, PendingRole)

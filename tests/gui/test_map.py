@@ -59,11 +59,12 @@ def panel(qtbot, generated):
     p.shutdown()
 
 
-def held_computes(monkeypatch, gate: Gate) -> Gate:
+def held_computes(monkeypatch, gate: Gate, *, let_go_on_cancel: bool = False) -> Gate:
     """The panel's next Compute jobs wait at `gate` before fitting (a job takes the
-    function when it is started, so each may be given a gate of its own)."""
+    function when it is started, so each may be given a gate of its own); held past
+    their cancel too, unless `let_go_on_cancel`."""
     def held(*args, progress, cancel):
-        gate.wait()
+        gate.wait(cancel if let_go_on_cancel else None)
         return recompute_map(*args, progress=progress, cancel=cancel)
 
     monkeypatch.setattr(map_module, "recompute_map", held)
@@ -122,13 +123,13 @@ def test_lasso_selects_exactly_the_points_inside(qtbot, panel, generated):
     assert panel.selection_bar.isVisible() and "40 selected" in panel.selection_label.text()
     # the selection is drawn on top; the rest fades
     assert sorted(canvas._emphasis.tolist()) == sorted(panel.shown.points.rows_of(cluster))
-    with qtbot.waitSignal(panel.show_items) as shown:
+    with qtbot.waitSignal(panel.show_items, timeout=WAIT) as shown:
         panel.show_button.click()
     assert sorted(shown.args[0]) == sorted(cluster)
-    with qtbot.waitSignal(panel.start_labeling) as started:
+    with qtbot.waitSignal(panel.start_labeling, timeout=WAIT) as started:
         panel.start_button.click()
     assert sorted(started.args[0]) == sorted(cluster)
-    with qtbot.waitSignal(panel.label_menu) as menu:
+    with qtbot.waitSignal(panel.label_menu, timeout=WAIT) as menu:
         panel.label_button.click()
     assert sorted(menu.args[0]) == sorted(cluster)
     QTest.keyClick(canvas, Qt.Key.Key_Escape)
@@ -348,6 +349,20 @@ def test_a_replaced_job_does_not_say_cancelled(qtbot, two_pool_threads, panel, m
                     and panel.coloured is not None, timeout=WAIT)
     assert "124 items of gen" in panel.status.text() and not panel.progress.isVisible()
     assert not panel.status.text().startswith("Cancelled")
+
+
+def test_closing_the_library_during_a_job_starts_no_update_on_it(qtbot, panel, monkeypatch):
+    lib = panel.library
+    started = []
+    panel.map_slot.job_started.connect(started.append)
+    gate = held_computes(monkeypatch, Gate(), let_go_on_cancel=True)
+    panel.compute()
+    qtbot.waitUntil(gate.entered.is_set, timeout=WAIT)
+    panel.library_updated()  # waits for the running job...
+    assert panel._refresh_pending and len(started) == 1
+    panel.set_library(None)  # ...which the close cancels: its idle must not start the update
+    assert len(started) == 1 and not panel.map_slot.busy and panel.library is None
+    assert lib is not None and not panel._refresh_pending
 
 
 def test_cancel_says_so_and_keeps_the_map_shown(qtbot, panel, monkeypatch):

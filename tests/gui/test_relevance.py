@@ -8,8 +8,6 @@ end runs the real window, starter models and explain.
 
 from __future__ import annotations
 
-import threading
-import time
 import zlib
 from pathlib import Path
 
@@ -191,21 +189,19 @@ def test_another_method_explains_again_and_comes_back_from_the_cache(qtbot, pane
 
 
 def test_a_new_selection_cancels_a_slow_explanation(qtbot, pane, media, monkeypatch, fake):
-    started, tokens = threading.Event(), []
+    gate, tokens = Gate(), []  # never opened: only the cancel lets the job go
 
     def slow(library, query, result, *, vectors, method, progress, cancel):
         if result.modality == "image":
             tokens.append(cancel)
-            started.set()
-            while not cancel.cancelled:
-                time.sleep(0.005)
+            gate.wait(cancel)
             raise Cancelled("cancelled")
         return fake(library, query, result, vectors=vectors, method=method, progress=progress,
                     cancel=cancel)
 
     monkeypatch.setattr(relevance_module, "explain", slow)
     pane.show_result(result_of(media[1]["picture"], "image"), VECTORS, QUERY)
-    qtbot.waitUntil(started.is_set, timeout=WAIT)
+    qtbot.waitUntil(gate.entered.is_set, timeout=WAIT)
     assert "Computing Grad-CAM" in pane.relevance.status.text()
     pane.show_result(result_of(media[1]["text"], "text", char_start=0, char_end=20), VECTORS, QUERY)
     assert tokens[0].cancelled

@@ -1,6 +1,5 @@
 import itertools
 import threading
-import time
 import types
 
 import pytest
@@ -14,12 +13,11 @@ from tests.gui.conftest import Gate
 WAIT = 30_000  # generous: a loaded 2-core machine, not a timing check
 
 
-def slow_count(n, *, progress, cancel, delay=0.01):
+def count(n, *, progress, cancel):
     for i in range(n):
         if cancel.cancelled:
             raise Cancelled("cancelled")
         progress(Progress(i + 1, n))
-        time.sleep(delay)
     return ("counted", n, threading.current_thread().name)
 
 
@@ -33,7 +31,7 @@ def test_job_runs_off_the_gui_thread_and_reports_on_it(qtbot, monkeypatch):
     slot.progress.connect(lambda p: seen_progress.append((p.done, threading.current_thread())))
     slot.result.connect(lambda v: got.append((v, threading.current_thread())))
     with qtbot.waitSignal(slot.idle, timeout=WAIT):
-        slot.start(slow_count, 50, delay=0)
+        slot.start(count, 50)
     (value, thread), = got
     assert value[:2] == ("counted", 50)
     assert value[2] != threading.main_thread().name  # the work ran on a pool thread
@@ -46,7 +44,7 @@ def test_job_runs_off_the_gui_thread_and_reports_on_it(qtbot, monkeypatch):
 def test_a_new_task_cancels_the_old_one_and_its_result_never_arrives(qtbot):
     gate = Gate()
 
-    def held(*, progress, cancel):  # finishes normally once let go: a result to drop
+    def held(*, progress, cancel):  # returns once let go, after its cancel: never delivered
         gate.wait()
         return ("stale", 0, threading.current_thread().name)
 
@@ -57,7 +55,7 @@ def test_a_new_task_cancels_the_old_one_and_its_result_never_arrives(qtbot):
     first = slot.start(held)
     qtbot.waitUntil(gate.entered.is_set, timeout=WAIT)  # running, held at the gate
     with qtbot.waitSignal(slot.idle, timeout=WAIT):
-        slot.start(slow_count, 3, delay=0)
+        slot.start(count, 3)
         assert first.cancel.cancelled
         gate.open()
     assert cancelled == [True]

@@ -208,6 +208,10 @@ class MapPanel(QWidget):
         return self.colour_box.currentData()
 
     def set_library(self, library) -> None:
+        # callbacks delivered while the jobs stop (the map slot's idle runs a pending
+        # update) must not start more on the library that is closing
+        self.library = None
+        self._refresh_pending = False
         for slot in (self.map_slot, self.colour_slot, self.pick_slot, self.hover_slot,
                      self.info_slot, self.resolve_slot, self.query_slot):
             slot.shutdown()
