@@ -8,6 +8,7 @@ import time
 import pytest
 
 from mmstudio.core import ingest
+from mmstudio.core.errors import MediaError
 from mmstudio.core.ingest import index
 from mmstudio.core.jobs import CancelToken
 from mmstudio.core.library import Library
@@ -304,3 +305,60 @@ def test_pending_file_that_vanished_is_forgotten(tmp_path):
         index(lib, [tmp_path / "a"], encoders=[FakeEncoder()])
         paths = {f.path: f.state for f in lib.catalog.files()}
         assert paths == {str(tmp_path / "a" / "x.png"): "ok"}
+
+
+def special_files(folder):
+    """A FIFO, a socket and links to devices, named like media: opening any of them
+    would wait for ever (a FIFO with no writer) or never end (/dev/zero)."""
+    import socket
+
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "pipe.txt")
+    links = {"zero.jpg": "/dev/zero", "noise.mp4": "/dev/urandom", "null.wav": "/dev/null",
+             "tty.txt": "/dev/tty"}
+    for name, target in links.items():
+        os.symlink(target, folder / name)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "sock.md"))
+    return sock, {
+        "pipe.txt": "not a regular file: FIFO", "sock.md": "not a regular file: socket",
+        **{name: "not a regular file: character device" for name in links},
+    }
+
+
+def index_or_hang(lib, roots):
+    """index() in a thread, so a hang fails this test instead of stopping the suite."""
+    import threading
+
+    done = {}
+    thread = threading.Thread(target=lambda: done.update(report=index(
+        lib, roots, encoders=[FakeEncoder()])), daemon=True)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "index() hung on a special file"
+    return done["report"]
+
+
+def test_special_files_are_reported_never_opened(tmp_path):
+    files = good_collection(tmp_path / "media")
+    sock, expected = special_files(tmp_path / "media" / "odd")
+    try:
+        with Library(tmp_path / "lib") as lib:
+            report = index_or_hang(lib, [tmp_path / "media"])
+            reasons = {os.path.basename(e.path): e.reason for e in report.errors}
+            assert reasons == expected
+            assert report.indexed == N_GOOD  # the rest goes on
+            consistent(lib)
+            # named on their own (a FIFO as the folder to add, a link to a device)
+            alone = index_or_hang(lib, [tmp_path / "media" / "odd" / "pipe.txt",
+                                        tmp_path / "media" / "odd" / "zero.jpg"])
+            assert [e.reason for e in alone.errors] == ["not a regular file: FIFO",
+                                                        "not a regular file: character device"]
+            with pytest.raises(MediaError, match="not a regular file: FIFO"):
+                search(lib, SearchQuery(path=tmp_path / "media" / "odd" / "pipe.txt"),
+                       encoders=[FakeEncoder()])
+            with pytest.raises(MediaError, match="not a regular file: folder"):
+                search(lib, SearchQuery(path=tmp_path / "media"), encoders=[FakeEncoder()])
+            assert files
+    finally:
+        sock.close()

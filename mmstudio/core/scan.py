@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,21 @@ class Plan:
     vanished: list[int] = field(default_factory=list)
 
 
+#: what a path that is not a regular file is, by its mode: opening a FIFO waits for a
+#: writer for ever, and a device (a link to /dev/zero) never ends
+_SPECIAL = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+            (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+
+
+def not_regular(mode: int) -> str | None:
+    """Why a file of this mode (as os.stat gives it, links followed) is not read, or None
+    for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _SPECIAL if test(mode)), "special file")
+    return f"not a regular file: {kind}"
+
+
 def scan(roots: Iterable[Path]) -> tuple[list[ScannedFile], list[FileError]]:
     """Supported files under the roots (recursively; hidden files and folders skipped)."""
     found: dict[Path, ScannedFile] = {}
@@ -81,17 +97,20 @@ def scan(roots: Iterable[Path]) -> tuple[list[ScannedFile], list[FileError]]:
         except OSError as exc:
             errors.append(FileError(str(path), f"cannot read: {exc.strerror or exc}"))
             return
+        if reason := not_regular(st.st_mode):  # never opened: it could hang the job
+            errors.append(FileError(str(path), reason))
+            return
         found[path] = ScannedFile(path, modality, st.st_size, st.st_mtime_ns)
 
     def folder_error(exc: OSError) -> None:
         errors.append(FileError(str(exc.filename), f"cannot read folder: {exc.strerror}"))
 
     for root in roots:
-        if root.is_file():
-            add(root)
-            continue
         if not root.is_dir():
-            errors.append(FileError(str(root), "not found"))
+            if root.exists():  # a file, or a special one that add() reports
+                add(root)
+            else:
+                errors.append(FileError(str(root), "not found"))
             continue
         for folder, dirs, files in os.walk(root, onerror=folder_error):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -124,7 +143,7 @@ def plan(
     Raises Cancelled if `stop` turns true while content hashes are checked.
     """
     result = Plan()
-    roots = [Path(p).expanduser().resolve() for p in paths]
+    roots = [_root(Path(p)) for p in paths]
     scanned, result.errors = scan(roots)
     known = catalog.files_under([r for r in roots if r.exists()])
     todo: list[tuple[ScannedFile, FileRecord | None, str | None]] = []
@@ -183,6 +202,15 @@ def writes_any(encoders: Sequence[Encoder], kinds: frozenset[str], spaces: froze
         for encoder in encoders
         for kind in kinds & set(encoder.routes)
     )
+
+
+def _root(path: Path) -> Path:
+    """A path to index, links resolved; a link to a special file stays as named, so that
+    the scan reports it under its own name (resolved, /dev/zero has no media suffix)."""
+    resolved = path.expanduser().resolve()
+    if resolved.is_dir() or resolved.is_file() or not resolved.exists():
+        return resolved
+    return path.expanduser().absolute()
 
 
 def _under_any(path: Path, folders: Sequence[Path]) -> bool:

@@ -23,6 +23,7 @@ from mmstudio.core.catalog import SegmentRecord
 from mmstudio.core.errors import MediaError, MmstudioError
 from mmstudio.core.jobs import CancelToken, ProgressCallback
 from mmstudio.core.library import Library
+from mmstudio.core.scan import not_regular
 from mmstudio.core.segments import MODALITIES
 from mmstudio.encoders.base import Encoder, l2_normalise
 from mmstudio.encoders.profiles import audio_rate
@@ -89,8 +90,10 @@ def encode_query(
         by_kind: dict[str, list[object]] = {"text": [text]}
     else:
         path = Path(query.path).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise MediaError(path, "not found")
+        if reason := not_regular(path.stat().st_mode):  # a FIFO would wait for ever
+            raise MediaError(path, reason)
         if media.modality_of(path) is None:
             raise MediaError(path, "not a file type mmstudio reads")
         by_kind = _sample_segments(
