@@ -27,7 +27,7 @@ WAIT = 30_000
 
 
 class Gate:
-    """Where a job waits for the test, as the labeling tests' slow disk does.
+    """Where a job waits for the test.
 
     The job calls `wait()` from a function the test monkeypatched in: `entered` is set
     (the job is provably running, held there) and the job blocks until the test calls

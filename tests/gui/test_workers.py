@@ -8,9 +8,7 @@ from mmstudio.core.errors import Cancelled, MmstudioError
 from mmstudio.core.jobs import Progress
 from mmstudio.gui import workers
 from mmstudio.gui.workers import PROGRESS_INTERVAL, TaskSlot
-from tests.gui.conftest import Gate
-
-WAIT = 30_000  # generous: a loaded 2-core machine, not a timing check
+from tests.gui.conftest import WAIT, Gate
 
 
 def count(n, *, progress, cancel):
